@@ -1,0 +1,3 @@
+from bifrost_py.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""create_app(config): the mounts, and a lifespan that opens the store and closes it cleanly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bifrost_py.config import Config
+from bifrost_py.errors import InvalidArgument
+from bifrost_py.providers.local import LocalFiles, local_files
+from bifrost_py.store.blobs import BlobStore
+from bifrost_py.store.db import Database
+from bifrost_py.wire.s3.app import S3App
+
+log = logging.getLogger("bifrost_py")
+PROVIDER_HEADER = "x-model-provider"
+
+
+class Server:
+    """What the server holds open while it runs."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.db = Database(config.data_path / "bifrost.sqlite3")
+        self.blobs = BlobStore(config.data_path, fsync=config.server.fsync)
+        self.local = local_files(config, self.db, self.blobs)
+
+    async def open(self) -> None:
+        self.blobs.open()
+        await self.db.open()
+        referenced = {blob for (blob,) in await self.db.fetchall(
+            "SELECT json_extract(value, '$[0]') FROM objects, json_each(objects.blobs) "
+            "UNION SELECT blob FROM parts")}
+        swept = self.blobs.sweep(referenced)
+        if swept:
+            log.info("removed %d unreferenced blobs left by an earlier crash", swept)
+
+    async def close(self) -> None:
+        self.blobs.flush()
+        await self.db.close()
+
+    def files_for(self, request: Request) -> LocalFiles:
+        provider_of(request, self.config)
+        return self.local
+
+
+def provider_of(request: Request, config: Config) -> str:
+    """The x-model-provider header, or the default; refused unless configured."""
+    provider = request.headers.get(PROVIDER_HEADER, "").strip().lower()
+    provider = provider or config.server.default_provider
+    configured = config.configured_providers()
+    if provider not in configured:
+        raise InvalidArgument(f"Provider {provider!r} is not configured on this server; "
+                              f"configured providers: {', '.join(configured)}.",
+                              ArgumentName=PROVIDER_HEADER, ArgumentValue=provider)
+    return provider
+
+
+class Mounts:
+    """Sends each request to the protocol mounted on its path prefix.
+
+    Starlette's Mount would redirect `/bedrock/files` to `/bedrock/files/`, which SDKs take for
+    an error, and costs a regex per request; a prefix test does neither.
+    """
+
+    def __init__(self, fallback: ASGIApp, mounts: dict[str, ASGIApp]) -> None:
+        self.fallback = fallback
+        self.mounts = sorted(mounts.items(), key=lambda m: -len(m[0]))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for prefix, app in self.mounts:
+                if path == prefix or path.startswith(prefix + "/"):
+                    return await app(scope, receive, send)
+        await self.fallback(scope, receive, send)
+
+
+def create_app(config: Config) -> Mounts:
+    server = Server(config)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await server.open()
+        log.info("bifrost_py serving data from %s", config.data_path.resolve())
+        try:
+            yield
+        finally:
+            await server.close()
+
+    async def health(request: Request) -> JSONResponse:
+        ok = server.db.is_open
+        return JSONResponse({"status": "ok" if ok else "starting"}, 200 if ok else 503)
+
+    s3 = S3App(server.files_for, config.server.region, config.server.account_id)
+    app = Starlette(routes=[Route("/health", health)], lifespan=lifespan)
+    app.state.server = server
+    return Mounts(app, {"/bedrock/files": s3})

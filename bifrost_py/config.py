@@ -1,0 +1,172 @@
+"""config.toml -> frozen dataclasses.
+
+Every table is a dataclass; its fields are the only keys it accepts, so an unknown or mistyped key
+stops start-up with a message that names it. String values may be `${ENV_VAR}` references.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+PROVIDERS = ("local", "openai", "gemini", "anthropic", "bedrock")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the offending key."""
+
+
+class ByteSize(int):
+    """A size given as an integer or a string such as "5GiB" or "100 MB"."""
+
+
+FIVE_GIB = ByteSize(5 * 2**30)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "./data"
+    default_provider: str = "local"
+    region: str = "us-west-2"
+    account_id: str = "123456789012"
+    log_level: str = "info"
+    # fsync every stored object before it becomes visible: durable across power loss, slower.
+    fsync: bool = False
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    auto_create_buckets: bool = True
+    max_object_size: ByteSize = FIVE_GIB
+
+
+@dataclass(frozen=True)
+class ProvidersConfig:
+    local: LocalConfig = field(default_factory=LocalConfig)
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    providers: ProvidersConfig = field(default_factory=ProvidersConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir)
+
+    def configured_providers(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.providers)
+                if getattr(self.providers, f.name) is not None]
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                env: typing.Mapping[str, str] | None = None) -> Config:
+    """Read `path` (or nothing: all defaults), apply `overrides` to [server], validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    if overrides:
+        server = dict(raw.get("server", {}))
+        server.update({k: v for k, v in overrides.items() if v is not None})
+        raw["server"] = server
+    config = _build(Config, raw, "", os.environ if env is None else env)
+    _check(config)
+    return config
+
+
+def parse_size(value: int | str, key: str) -> ByteSize:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return ByteSize(value)
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(f"{key}: expected a size such as 5GiB or 1048576, got {value!r}")
+    return ByteSize(int(match.group(1)) * _UNITS[(match.group(2) or "B").lower()])
+
+
+def _check(config: Config) -> None:
+    server = config.server
+    if not 0 < server.port < 65536:
+        raise ConfigError(f"server.port: {server.port} is not a TCP port")
+    if server.default_provider not in PROVIDERS:
+        raise ConfigError(f"server.default_provider: {server.default_provider!r} is not one of "
+                          f"{', '.join(PROVIDERS)}")
+    if server.default_provider not in config.configured_providers():
+        raise ConfigError(f"server.default_provider: provider {server.default_provider!r} has no "
+                          f"[providers.{server.default_provider}] table")
+    if not re.fullmatch(r"\d{12}", server.account_id):
+        raise ConfigError("server.account_id: expected 12 digits")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", server.region):
+        raise ConfigError(f"server.region: {server.region!r} is not an AWS region name")
+    if server.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
+        raise ConfigError(f"server.log_level: {server.log_level!r} is not a log level")
+
+
+def _build(cls: type, raw: Any, prefix: str, env: typing.Mapping[str, str]) -> Any:
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key {prefix}{unknown[0]} (allowed in {where}: "
+                          f"{', '.join(fields)})")
+    values = {name: _value(hints[name], raw[name], f"{prefix}{name}", env)
+              for name in fields if name in raw}
+    return cls(**values)
+
+
+def _value(hint: Any, value: Any, key: str, env: typing.Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        value = _interpolate(value, key, env)
+    if isinstance(hint, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{key}.", env)  # type: ignore[arg-type]
+    if hint is ByteSize:
+        return parse_size(value, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported setting")
+
+
+def _interpolate(value: str, key: str, env: typing.Mapping[str, str]) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+        return env[name]
+
+    return _ENV_REF.sub(sub, value)

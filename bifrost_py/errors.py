@@ -1,0 +1,93 @@
+"""One error type per AWS error code.
+
+Errors are raised as values by the store, providers and parsers, and rendered in exactly one place
+per dialect (S3 XML in wire/s3/errors.py, Bedrock JSON in wire/bedrock/errors.py).
+"""
+
+from __future__ import annotations
+
+
+class AwsError(Exception):
+    code: str = "InternalError"
+    status: int = 500
+    default_message: str = "We encountered an internal error. Please try again."
+
+    def __init__(self, message: str | None = None, *, resource: str = "",
+                 headers: dict[str, str] | None = None, **extra: str) -> None:
+        self.message = message or self.default_message
+        self.resource = resource
+        self.headers = headers or {}
+        # Extra elements S3 adds to some errors (BucketName, Key, UploadId, ...).
+        self.extra = extra
+        super().__init__(f"{self.code}: {self.message}")
+
+
+def _error(code: str, status: int, message: str) -> type[AwsError]:
+    return type(code, (AwsError,), {"code": code, "status": status, "default_message": message})
+
+
+# S3
+InternalError = _error("InternalError", 500, AwsError.default_message)
+Unsupported = _error("NotImplemented", 501,
+                     "A header or query you provided implies functionality that is not "
+                     "implemented.")
+NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist.")
+NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
+NoSuchUpload = _error("NoSuchUpload", 404,
+                      "The specified multipart upload does not exist. The upload ID might be "
+                      "invalid, or the multipart upload might have been aborted or completed.")
+BucketAlreadyOwnedByYou = _error("BucketAlreadyOwnedByYou", 409,
+                                 "Your previous request to create the named bucket succeeded and "
+                                 "you already own it.")
+BucketNotEmpty = _error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty.")
+InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
+InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
+InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
+MalformedXML = _error("MalformedXML", 400,
+                      "The XML you provided was not well-formed or did not validate against our "
+                      "published schema.")
+KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long.")
+EntityTooLarge = _error("EntityTooLarge", 400,
+                        "Your proposed upload exceeds the maximum allowed object size.")
+EntityTooSmall = _error("EntityTooSmall", 400,
+                        "Your proposed upload is smaller than the minimum allowed object size.")
+InvalidPart = _error("InvalidPart", 400,
+                     "One or more of the specified parts could not be found. The part might not "
+                     "have been uploaded, or the specified entity tag might not have matched the "
+                     "part's entity tag.")
+InvalidPartOrder = _error("InvalidPartOrder", 400,
+                          "The list of parts was not in ascending order. Parts must be ordered by "
+                          "part number.")
+InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
+PreconditionFailed = _error("PreconditionFailed", 412,
+                            "At least one of the pre-conditions you specified did not hold")
+BadDigest = _error("BadDigest", 400,
+                   "The Content-MD5 or checksum value that you specified did not match what the "
+                   "server received.")
+InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
+IncompleteBody = _error("IncompleteBody", 400,
+                        "You did not provide the number of bytes specified by the Content-Length "
+                        "HTTP header.")
+MissingContentLength = _error("MissingContentLength", 411,
+                              "You must provide the Content-Length HTTP header.")
+MethodNotAllowed = _error("MethodNotAllowed", 405,
+                          "The specified method is not allowed against this resource.")
+InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
+MaxMessageLengthExceeded = _error("MaxMessageLengthExceeded", 400,
+                                  "Your request was too big.")
+InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
+AccessDenied = _error("AccessDenied", 403, "Access Denied")
+InvalidAccessKeyId = _error("InvalidAccessKeyId", 403,
+                            "The AWS Access Key Id you provided does not exist in our records.")
+SignatureDoesNotMatch = _error("SignatureDoesNotMatch", 403,
+                               "The request signature we calculated does not match the signature "
+                               "you provided.")
+SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
+
+
+class NotModified(AwsError):
+    """304: not an error to the client, but it ends the request the same way."""
+
+    code = "NotModified"
+    status = 304
+    default_message = "Not Modified"

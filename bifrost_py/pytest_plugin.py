@@ -1,0 +1,43 @@
+"""pytest fixtures that stand in for AWS S3 and Bedrock: a real bifrost_py server per session.
+
+Registered through the `pytest11` entry point, so installing bifrost-py is all a project needs.
+Override `bifrost_config` (a path to a config.toml, or None) to configure the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bifrost_py.testing import RunningServer
+
+
+@pytest.fixture(scope="session")
+def bifrost_config() -> str | Path | None:
+    """The config.toml the server starts with; None means the built-in defaults."""
+    return None
+
+
+@pytest.fixture(scope="session")
+def bifrost_server(bifrost_config: str | Path | None,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data_dir = tmp_path_factory.mktemp("bifrost-data")
+    with RunningServer(data_dir, bifrost_config) as server:
+        yield server
+
+
+def _client(service: str, endpoint: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name=region,
+                        aws_access_key_id="AKIABIFROSTTEST00000",
+                        aws_secret_access_key="bifrost-test-secret")
+
+
+@pytest.fixture
+def bifrost_s3(bifrost_server: RunningServer) -> Any:
+    """A boto3 S3 client on the server's /bedrock/files mount."""
+    return _client("s3", bifrost_server.s3_url, bifrost_server.config.server.region)

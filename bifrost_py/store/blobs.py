@@ -1,0 +1,136 @@
+"""Object bytes on disk.
+
+A blob is named by a random id, never by anything from a request, so no key can steer a path.
+A body is streamed into `tmp/` while it is hashed; only a complete, verified blob is renamed into
+`blobs/` (atomic on POSIX), and only then does a database row point at it. A cut-off upload leaves
+at most a temp file, which the next start-up removes, and never touches the previous object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bifrost_py.errors import EntityTooLarge
+from bifrost_py.wire.s3.checksums import Checksum
+
+READ_CHUNK = 256 * 1024
+GRACE_SECONDS = 30.0
+Segment = tuple[str, int]  # (blob id, size): an object is one or more blobs in order
+
+
+@dataclass
+class Blob:
+    id: str
+    size: int
+    md5: str
+    checksum_algorithm: str | None
+    checksum: str | None  # base64 of checksum_algorithm's digest
+    tmp_path: Path
+
+
+class BlobStore:
+    def __init__(self, root: Path, fsync: bool = False) -> None:
+        self.dir = root / "blobs"
+        self.tmp = root / "tmp"
+        self.fsync = fsync
+        self._pending: set[str] = set()
+
+    def open(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for leftover in self.tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+
+    def path(self, blob_id: str) -> Path:
+        return self.dir / blob_id[:2] / blob_id
+
+    async def write(self, chunks: AsyncIterable[bytes], *, max_size: int,
+                    checksum_algorithm: str | None = None) -> Blob:
+        """Stream `chunks` to a temp file; the caller publishes or discards the result."""
+        blob_id = uuid.uuid4().hex
+        tmp_path = self.tmp / blob_id
+        md5 = hashlib.md5(usedforsecurity=False)
+        checksum = Checksum(checksum_algorithm) if checksum_algorithm else None
+        size = 0
+        try:
+            with open(tmp_path, "wb") as f:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_size:
+                        raise EntityTooLarge(MaxSizeAllowed=str(max_size))
+                    f.write(chunk)
+                    md5.update(chunk)
+                    if checksum:
+                        checksum.update(chunk)
+                if self.fsync:
+                    f.flush()
+                    await asyncio.to_thread(os.fsync, f.fileno())
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+        return Blob(blob_id, size, md5.hexdigest(), checksum_algorithm,
+                    checksum.b64() if checksum else None, tmp_path)
+
+    def publish(self, blob: Blob) -> None:
+        final = self.path(blob.id)
+        final.parent.mkdir(exist_ok=True)
+        os.replace(blob.tmp_path, final)
+
+    def discard(self, blob: Blob) -> None:
+        blob.tmp_path.unlink(missing_ok=True)
+
+    def delete(self, blob_ids: Iterable[str]) -> None:
+        for blob_id in blob_ids:
+            self.path(blob_id).unlink(missing_ok=True)
+
+    def delete_later(self, blob_ids: Sequence[str]) -> None:
+        """Delete replaced blobs after a grace period: a GET that read the old row a moment
+        before the replacing commit can still stream them."""
+        if blob_ids:
+            self._pending.update(blob_ids)
+            asyncio.get_running_loop().call_later(GRACE_SECONDS, self._reap, tuple(blob_ids))
+
+    def flush(self) -> None:
+        """Delete everything still waiting out its grace period (at shutdown)."""
+        self.delete(self._pending)
+        self._pending.clear()
+
+    def _reap(self, blob_ids: tuple[str, ...]) -> None:
+        self.delete(b for b in blob_ids if b in self._pending)
+        self._pending.difference_update(blob_ids)
+
+    async def read(self, segments: Sequence[Segment], start: int, end: int,
+                   ) -> AsyncIterator[bytes]:
+        """Yield bytes start..end (inclusive) of the concatenated segments, a chunk at a time."""
+        offset = 0
+        for blob_id, size in segments:
+            first, last = max(start, offset), min(end, offset + size - 1)
+            if first <= last:
+                with open(self.path(blob_id), "rb") as f:
+                    f.seek(first - offset)
+                    remaining = last - first + 1
+                    while remaining:
+                        chunk = f.read(min(READ_CHUNK, remaining))
+                        if not chunk:
+                            raise OSError(f"blob {blob_id} is shorter than recorded")
+                        remaining -= len(chunk)
+                        yield chunk
+            offset += size
+            if offset > end:
+                return
+
+    def sweep(self, referenced: set[str]) -> int:
+        """Remove blobs no row points at (left by a crash between rename and commit)."""
+        removed = 0
+        for sub in self.dir.iterdir():
+            for path in sub.iterdir():
+                if path.name not in referenced:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed

@@ -1,0 +1,131 @@
+"""Request bodies of PutObject and UploadPart: framing, size limits and integrity checks.
+
+The body is streamed straight into a blob while MD5 and the requested checksum are computed; it
+is verified before the blob is published, so a bad or cut-off body never replaces anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import AsyncIterator
+
+from starlette.requests import ClientDisconnect
+
+from bifrost_py.errors import (
+    BadDigest,
+    EntityTooLarge,
+    IncompleteBody,
+    InvalidArgument,
+    InvalidDigest,
+    InvalidRequest,
+    MaxMessageLengthExceeded,
+    MissingContentLength,
+)
+from bifrost_py.store.blobs import Blob, BlobStore
+from bifrost_py.wire.s3.checksums import Checksum, header_name, requested_algorithm
+from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
+from bifrost_py.wire.s3.request import S3Request
+
+
+async def receive(req: S3Request, blobs: BlobStore, max_size: int) -> Blob:
+    """Stream the request body into a temp blob, verified; the caller publishes it."""
+    headers = req.headers
+    declared = _declared_length(req)
+    if declared > max_size:
+        raise EntityTooLarge(ProposedSize=str(declared), MaxSizeAllowed=str(max_size))
+    try:
+        wanted = requested_algorithm(headers)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    decoder = AwsChunkedDecoder() if _is_chunked(req) else None
+    stream = _decoded(req, decoder) if decoder else _plain(req)
+    blob = await blobs.write(stream, max_size=max_size,
+                             checksum_algorithm=wanted[0] if wanted else None)
+    try:
+        if blob.size != declared:
+            raise IncompleteBody()
+        _verify(req, blob.md5, wanted, blob.checksum, decoder)
+    except BaseException:
+        blobs.discard(blob)
+        raise
+    return blob
+
+
+def _declared_length(req: S3Request) -> int:
+    headers = req.headers
+    value = headers.get("x-amz-decoded-content-length") if _is_chunked(req) else None
+    value = value or headers.get("content-length")
+    if value is None:
+        raise MissingContentLength()
+    if not value.isdigit():
+        raise InvalidArgument("Content-Length must be a non-negative integer.")
+    return int(value)
+
+
+def _is_chunked(req: S3Request) -> bool:
+    encoding = req.headers.get("content-encoding", "")
+    sha = req.headers.get("x-amz-content-sha256", "")
+    return "aws-chunked" in encoding or sha.startswith("STREAMING-")
+
+
+async def _plain(req: S3Request) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in req.request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect as exc:
+        raise IncompleteBody() from exc
+
+
+async def _decoded(req: S3Request, decoder: AwsChunkedDecoder) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in _plain(req):
+            payload = decoder.feed(chunk)
+            if payload:
+                yield payload
+        decoder.finish()
+    except ChunkedError as exc:
+        raise IncompleteBody(f"The aws-chunked body is malformed: {exc}") from exc
+
+
+def _verify(req: S3Request, md5: str, wanted: tuple[str, str] | None, checksum: str | None,
+            decoder: AwsChunkedDecoder | None) -> None:
+    content_md5 = req.headers.get("content-md5")
+    if content_md5 is not None:
+        try:
+            expected = base64.b64decode(content_md5, validate=True)
+        except binascii.Error:
+            raise InvalidDigest() from None
+        if len(expected) != 16:
+            raise InvalidDigest()
+        if expected.hex() != md5:
+            raise BadDigest("The Content-MD5 you specified did not match what we received.")
+    if wanted is None:
+        return
+    algorithm, expected_b64 = wanted
+    if not expected_b64 and decoder is not None:
+        expected_b64 = decoder.trailers.get(header_name(algorithm), "")
+    if expected_b64 and expected_b64 != checksum:
+        raise BadDigest(f"The {algorithm} you specified did not match the calculated checksum.")
+
+
+async def receive_small(req: S3Request, limit: int) -> bytes:
+    """A small body (an XML document) in memory, with the same framing and integrity checks."""
+    try:
+        wanted = requested_algorithm(req.headers)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    decoder = AwsChunkedDecoder() if _is_chunked(req) else None
+    data = bytearray()
+    async for chunk in _decoded(req, decoder) if decoder else _plain(req):
+        data += chunk
+        if len(data) > limit:
+            raise MaxMessageLengthExceeded()
+    checksum = Checksum(wanted[0]) if wanted else None
+    if checksum:
+        checksum.update(data)
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    _verify(req, md5, wanted, checksum.b64() if checksum else None, decoder)
+    return bytes(data)

@@ -1,0 +1,21 @@
+"""The one place S3 errors become wire responses."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from bifrost_py.errors import AwsError
+from bifrost_py.wire.s3.xml import render
+
+# HEAD answers, 304 and 412 carry no body (botocore reads the code from the status alone).
+_NO_BODY_STATUSES = {304, 412}
+
+
+def error_response(error: AwsError, method: str, resource: str, request_id: str) -> Response:
+    headers = dict(error.headers)
+    if method == "HEAD" or error.status in _NO_BODY_STATUSES:
+        return Response(status_code=error.status, headers=headers)
+    body = render("Error", {"Code": error.code, "Message": error.message, **error.extra,
+                            "Resource": error.resource or resource, "RequestId": request_id},
+                  namespace=False)
+    return Response(body, error.status, headers, media_type="application/xml")

@@ -1,0 +1,77 @@
+"""Object headers both ways: what a write stores, and what GET and HEAD answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from email.utils import formatdate
+
+from starlette.datastructures import Headers
+
+from bifrost_py.domain.objects import ObjectInfo
+from bifrost_py.store.objects import NewObject
+from bifrost_py.wire.s3.checksums import ALGORITHMS, header_name
+
+# Standard headers S3 stores with an object and returns on GET and HEAD.
+STORED = ("cache-control", "content-disposition", "content-encoding", "content-language",
+          "expires")
+# GET query parameters that override response headers.
+OVERRIDES = {f"response-{h}": h for h in (*STORED, "content-type")}
+META = "x-amz-meta-"
+DEFAULT_TYPE = "binary/octet-stream"
+
+
+def new_object(headers: Headers, checksum_algorithm: str | None = None,
+               checksum: str | None = None) -> NewObject:
+    stored = {h: headers[h] for h in STORED if h in headers}
+    encoding = ",".join(e for e in stored.get("content-encoding", "").split(",")
+                        if e.strip() and e.strip() != "aws-chunked")
+    if encoding:
+        stored["content-encoding"] = encoding
+    else:
+        stored.pop("content-encoding", None)
+    metadata = {k[len(META):]: v for k, v in headers.items() if k.startswith(META)}
+    checksum_type = headers.get("x-amz-checksum-type", "").upper() or None
+    if checksum_algorithm and checksum_type is None:
+        checksum_type = "FULL_OBJECT"
+    return NewObject(content_type=headers.get("content-type") or DEFAULT_TYPE, headers=stored,
+                     metadata=metadata, checksum_algorithm=checksum_algorithm,
+                     checksum=checksum, checksum_type=checksum_type)
+
+
+def copied(source: ObjectInfo) -> NewObject:
+    """What CopyObject keeps of its source under the default COPY metadata directive."""
+    return NewObject(source.content_type, source.headers, source.metadata)
+
+
+def replace_checksum(new: NewObject, algorithm: str | None, checksum: str | None) -> NewObject:
+    return dataclasses.replace(new, checksum_algorithm=algorithm, checksum=checksum,
+                               checksum_type="FULL_OBJECT" if checksum else None)
+
+
+def object_headers(obj: ObjectInfo, query: dict[str, str], with_checksum: bool) -> dict[str, str]:
+    headers = {
+        "ETag": obj.etag,
+        "Last-Modified": http_date(obj.modified),
+        "Content-Type": obj.content_type,
+        "Accept-Ranges": "bytes",
+        **obj.headers,
+        **{META + k: v for k, v in obj.metadata.items()},
+    }
+    if with_checksum and obj.checksum and obj.checksum_algorithm in ALGORITHMS:
+        headers[header_name(obj.checksum_algorithm)] = obj.checksum
+        if obj.checksum_type:
+            headers["x-amz-checksum-type"] = obj.checksum_type
+    for param, header in OVERRIDES.items():
+        if param in query:
+            headers[header] = query[param]
+    return headers
+
+
+def http_date(timestamp: float) -> str:
+    return formatdate(int(timestamp), usegmt=True)
+
+
+def iso_date(timestamp: float) -> str:
+    millis = int(timestamp * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{millis:03d}Z"

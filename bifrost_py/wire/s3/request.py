@@ -1,0 +1,60 @@
+"""An S3 request as the handlers see it: bucket, key, query and headers, decoded once."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+
+from bifrost_py.domain.objects import Conditions
+from bifrost_py.errors import InvalidURI
+
+MOUNT = b"/bedrock/files"
+
+
+@dataclass
+class S3Request:
+    request: Request
+    method: str
+    bucket: str
+    key: str
+    query: dict[str, str]
+    headers: Headers
+    region: str
+    account_id: str
+    request_id: str
+
+    @property
+    def resource(self) -> str:
+        return f"/{self.bucket}/{self.key}" if self.key else f"/{self.bucket}"
+
+    def conditions(self) -> Conditions:
+        h = self.headers
+        return Conditions(h.get("if-match", ""), h.get("if-none-match", ""),
+                          h.get("if-modified-since", ""), h.get("if-unmodified-since", ""))
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8).upper()
+
+
+def parse_request(request: Request, region: str, account_id: str, request_id: str) -> S3Request:
+    """Split the raw path: keys are single percent-encoded with `/` kept, so decode with
+    `unquote` (never `unquote_plus`) and never normalise `//`, `.` or `..`."""
+    scope = request.scope
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    raw = raw.split(b"?", 1)[0]
+    if raw.startswith(MOUNT):
+        raw = raw[len(MOUNT):]
+    try:
+        path = unquote(raw.decode("ascii"), errors="strict")
+        query = dict(parse_qsl(scope["query_string"].decode("ascii"), keep_blank_values=True,
+                               errors="strict"))
+    except UnicodeError as exc:
+        raise InvalidURI() from exc
+    bucket, _, key = path.lstrip("/").partition("/") if path.startswith("/") else ("", "", "")
+    return S3Request(request, scope["method"], bucket, key, query, request.headers, region,
+                     account_id, request_id)

@@ -1,0 +1,78 @@
+"""S3 XML bodies both ways, with xmltodict.
+
+Rendering takes plain dicts whose values are str, int, bool, None (element left out), nested
+dicts, or lists (repeated elements); booleans come out as S3's lower-case `true`/`false`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+from starlette.responses import Response
+
+from bifrost_py.errors import MalformedXML
+
+NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+MAX_XML_BYTES = 4 * 2**20
+
+
+def render(root: str, body: dict[str, Any], namespace: bool = True) -> bytes:
+    content = _wire(body)
+    if namespace:
+        content = {"@xmlns": NAMESPACE, **content}
+    return xmltodict.unparse({root: content}, encoding="utf-8").encode("utf-8")
+
+
+def response(root: str, body: dict[str, Any], headers: dict[str, str] | None = None,
+             ) -> Response:
+    return Response(render(root, body), headers=headers, media_type="application/xml")
+
+
+def parse(data: bytes, root: str) -> dict[str, Any]:
+    """The children of `root`, each list-valued so repeated and single elements read alike."""
+    if len(data) > MAX_XML_BYTES:
+        raise MalformedXML("The XML you provided was too large.")
+    try:
+        doc = xmltodict.parse(data, process_namespaces=False, force_list=lambda *_: True,
+                              disable_entities=True)
+    except (ExpatError, ValueError) as exc:
+        raise MalformedXML() from exc
+    if not isinstance(doc, dict) or _local(next(iter(doc), "")) != root:
+        raise MalformedXML()
+    element = doc[next(iter(doc))][0]
+    if not isinstance(element, dict):
+        return {}
+    return {_local(k): v for k, v in element.items() if not k.startswith("@")}
+
+
+def text(node: dict[str, Any], name: str) -> str | None:
+    """The text of the first `name` child of a parsed element, or None."""
+    values = node.get(name) or node.get(next((k for k in node if _local(k) == name), ""))
+    if not values:
+        return None
+    value = values[0]
+    if isinstance(value, dict):
+        value = value.get("#text", "")
+    return value if isinstance(value, str) else ""
+
+
+def children(node: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The `name` child elements of a parsed element, each as a dict of its own children."""
+    found = node.get(name) or []
+    return [{_local(k): v for k, v in c.items()} if isinstance(c, dict) else {} for c in found]
+
+
+def _local(name: str) -> str:
+    return name.rsplit(":", 1)[-1]
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    return value if isinstance(value, str) else str(value)
