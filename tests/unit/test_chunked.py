@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import time
 
 import pytest
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
