@@ -1,0 +1,174 @@
+"""The embedded store without HTTP: objects, listings, multipart, crash leftovers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from bifrost_py.domain.objects import Conditions
+from bifrost_py.errors import (
+    EntityTooLarge,
+    EntityTooSmall,
+    InvalidPart,
+    InvalidPartOrder,
+    NoSuchBucket,
+    NoSuchKey,
+    PreconditionFailed,
+)
+from bifrost_py.store.blobs import BlobStore
+from bifrost_py.store.db import Database
+from bifrost_py.store.multipart import CompletedPart, Uploads
+from bifrost_py.store.objects import NO_CONDITIONS, NewObject, ObjectStore
+
+Test = Callable[[ObjectStore], Awaitable[None]]
+
+
+def run(tmp_path: Path, test: Test, auto_create: bool = True) -> None:
+    async def main() -> None:
+        db = Database(tmp_path / "db.sqlite3")
+        blobs = BlobStore(tmp_path)
+        blobs.open()
+        await db.open()
+        try:
+            await test(ObjectStore(db, blobs, auto_create))
+        finally:
+            blobs.flush()
+            await db.close()
+
+    asyncio.run(main())
+
+
+async def body(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def put(store: ObjectStore, key: str, data: bytes, bucket: str = "b",
+              conditions: Conditions = NO_CONDITIONS) -> str:
+    await store.bucket_for_write(bucket)
+    blob = await store.blobs.write(body(data), max_size=2**30)
+    obj = await store.put(bucket, key, [blob], f'"{blob.md5}"', NewObject(), conditions)
+    return obj.etag
+
+
+async def read(store: ObjectStore, key: str, bucket: str = "b") -> bytes:
+    obj = await store.get(bucket, key)
+    return b"".join([c async for c in store.read(obj, 0, obj.size - 1)])
+
+
+def blob_files(root: Path) -> list[Path]:
+    return [p for p in (root / "blobs").rglob("*") if p.is_file()]
+
+
+def test_overwrite_keeps_one_blob_once_old_readers_are_done(tmp_path: Path) -> None:
+    async def test(store: ObjectStore) -> None:
+        await put(store, "k", b"one")
+        await put(store, "k", b"two")
+        assert await read(store, "k") == b"two"
+        store.blobs.flush()
+        assert len(blob_files(tmp_path)) == 1
+
+    run(tmp_path, test)
+
+
+def test_a_body_over_the_limit_leaves_no_file_and_the_old_object(tmp_path: Path) -> None:
+    async def test(store: ObjectStore) -> None:
+        await put(store, "k", b"old")
+        with pytest.raises(EntityTooLarge):
+            await store.blobs.write(body(b"x" * 10, b"y" * 10), max_size=15)
+        assert await read(store, "k") == b"old"
+        assert list((tmp_path / "tmp").iterdir()) == []
+
+    run(tmp_path, test)
+
+
+def test_a_failed_precondition_unpublishes_the_new_blob(tmp_path: Path) -> None:
+    async def test(store: ObjectStore) -> None:
+        await put(store, "k", b"old")
+        with pytest.raises(PreconditionFailed):
+            await put(store, "k", b"new", conditions=Conditions(if_none_match="*"))
+        assert await read(store, "k") == b"old"
+        assert len(blob_files(tmp_path)) == 1
+
+    run(tmp_path, test)
+
+
+def test_strict_buckets_refuse_writes_into_missing_ones(tmp_path: Path) -> None:
+    async def test(store: ObjectStore) -> None:
+        with pytest.raises(NoSuchBucket):
+            await store.bucket_for_write("missing")
+
+    run(tmp_path, test, auto_create=False)
+
+
+def test_listing_pages_through_common_prefixes_without_loss_or_repeats(tmp_path: Path) -> None:
+    keys = sorted([f"d{i:02d}/f{j}" for i in range(12) for j in range(3)]
+                  + [f"top{i}" for i in range(5)] + ["d05", "é/x", "z"])
+
+    async def test(store: ObjectStore) -> None:
+        for key in keys:
+            await put(store, key, b"x")
+        seen: list[str] = []
+        after = ""
+        while True:
+            page = await store.list("b", delimiter="/", after=after, max_keys=4)
+            seen += [o.key for o in page.objects] + page.prefixes
+            if not page.truncated:
+                break
+            after = page.last_key or ""
+        expected = {k.split("/")[0] + "/" if "/" in k else k for k in keys}
+        assert sorted(seen) == sorted(expected) and len(seen) == len(expected)
+
+    run(tmp_path, test)
+
+
+def test_listing_with_a_prefix_stops_at_its_end(tmp_path: Path) -> None:
+    async def test(store: ObjectStore) -> None:
+        for key in ["a/1", "a/2", "ab", "b"]:
+            await put(store, key, b"x")
+        page = await store.list("b", prefix="a/")
+        assert [o.key for o in page.objects] == ["a/1", "a/2"] and not page.truncated
+
+    run(tmp_path, test)
+
+
+def test_multipart_completion_rules(tmp_path: Path) -> None:
+    async def test(store: ObjectStore) -> None:
+        uploads = Uploads(store)
+        await store.bucket_for_write("b")
+        upload = await uploads.create("b", "k", NewObject())
+        small = await uploads.put_part(upload, 1, await store.blobs.write(
+            body(b"a"), max_size=2**30))
+        last = await uploads.put_part(upload, 2, await store.blobs.write(
+            body(b"b"), max_size=2**30))
+        with pytest.raises(EntityTooSmall):
+            await uploads.complete(upload, [CompletedPart(1, small.etag),
+                                            CompletedPart(2, last.etag)], Conditions())
+        with pytest.raises(InvalidPartOrder):
+            await uploads.complete(upload, [CompletedPart(2, last.etag),
+                                            CompletedPart(1, small.etag)], Conditions())
+        with pytest.raises(InvalidPart):
+            await uploads.complete(upload, [CompletedPart(1, '"0"')], Conditions())
+        obj = await uploads.complete(upload, [CompletedPart(2, last.etag)], Conditions())
+        assert obj.etag.endswith('-1"') and await read(store, "k") == b"b"
+        store.blobs.flush()
+        assert len(blob_files(tmp_path)) == 1
+
+    run(tmp_path, test)
+
+
+def test_sweep_removes_blobs_no_row_points_at(tmp_path: Path) -> None:
+    async def test(store: ObjectStore) -> None:
+        await put(store, "k", b"kept")
+        orphan = await store.blobs.write(body(b"orphan"), max_size=100)
+        store.blobs.publish(orphan)
+        kept = (await store.get("b", "k")).blobs[0][0]
+        assert store.blobs.sweep({kept}) == 1
+        assert await read(store, "k") == b"kept"
+        with pytest.raises(NoSuchKey):
+            await store.get("b", "gone")
+
+    run(tmp_path, test)
