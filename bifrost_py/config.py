@@ -7,6 +7,7 @@ stops start-up with a message that names it. String values may be `${ENV_VAR}` r
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 import re
 import tomllib
@@ -21,6 +22,7 @@ _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 PROVIDERS = ("local", "openai", "gemini", "anthropic", "bedrock")
+BACKENDS = ("echo", "openai-compatible")
 
 
 class ConfigError(ValueError):
@@ -48,9 +50,57 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """Per-model overrides of the local backend settings; None inherits [providers.local]."""
+
+    backend: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    concurrency: int | None = None
+    latency_ms: float | None = None
+    timeout_seconds: float | None = None
+    max_retries: int | None = None
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """The resolved settings the local executor uses for one model id."""
+
+    backend: str
+    base_url: str
+    api_key: str
+    model: str  # the name sent to an openai-compatible endpoint; "" sends the Bedrock model id
+    concurrency: int
+    latency_ms: float
+    timeout_seconds: float
+    max_retries: int
+
+
+@dataclass(frozen=True)
 class LocalConfig:
     auto_create_buckets: bool = True
     max_object_size: ByteSize = FIVE_GIB
+    backend: str = "echo"
+    base_url: str = "http://127.0.0.1:11434/v1"
+    api_key: str = ""
+    model: str = ""
+    concurrency: int = 16
+    latency_ms: float = 0.0
+    timeout_seconds: float = 120.0
+    max_retries: int = 6
+    max_concurrent_jobs: int = 4
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+
+    def settings(self, model_id: str) -> BackendSettings:
+        """This config with the overrides of the first [models] entry matching `model_id`
+        (exact name first, then shell-style patterns such as "anthropic.*")."""
+        override = self.models.get(model_id) or next(
+            (m for pattern, m in self.models.items() if fnmatch.fnmatchcase(model_id, pattern)),
+            ModelConfig())
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(BackendSettings)}
+        values.update({k: v for k, v in dataclasses.asdict(override).items() if v is not None})
+        return BackendSettings(**values)
 
 
 @dataclass(frozen=True)
@@ -113,8 +163,24 @@ def _check(config: Config) -> None:
         raise ConfigError("server.account_id: expected 12 digits")
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", server.region):
         raise ConfigError(f"server.region: {server.region!r} is not an AWS region name")
+    _check_local(config.providers.local)
     if server.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError(f"server.log_level: {server.log_level!r} is not a log level")
+
+
+def _check_local(local: LocalConfig) -> None:
+    for name in ["", *local.models]:
+        where = f"providers.local.models.{name}." if name else "providers.local."
+        settings = local.settings(name)
+        if settings.backend not in BACKENDS:
+            raise ConfigError(f"{where}backend: {settings.backend!r} is not one of "
+                              f"{', '.join(BACKENDS)}")
+        if not 1 <= settings.concurrency <= 1024:
+            raise ConfigError(f"{where}concurrency: expected 1 to 1024")
+        if settings.latency_ms < 0 or settings.timeout_seconds <= 0 or settings.max_retries < 0:
+            raise ConfigError(f"{where}latency_ms, timeout_seconds, max_retries: out of range")
+    if local.max_concurrent_jobs < 1:
+        raise ConfigError("providers.local.max_concurrent_jobs: expected at least 1")
 
 
 def _build(cls: type, raw: Any, prefix: str, env: typing.Mapping[str, str]) -> Any:
@@ -137,6 +203,11 @@ def _value(hint: Any, value: Any, key: str, env: typing.Mapping[str, str]) -> An
         value = _interpolate(value, key, env)
     if isinstance(hint, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table")
+        item = typing.get_args(hint)[1]
+        return {name: _value(item, v, f"{key}.{name}", env) for name, v in value.items()}
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, f"{key}.", env)  # type: ignore[arg-type]
     if hint is ByteSize:

@@ -91,3 +91,27 @@ class NotModified(AwsError):
     code = "NotModified"
     status = 304
     default_message = "Not Modified"
+
+
+# Bedrock control plane (rest-json: the code travels in x-amzn-ErrorType)
+ValidationException = _error("ValidationException", 400, "The request is not valid.")
+SerializationException = _error("SerializationException", 400,
+                                "The request body is not valid JSON.")
+ConflictException = _error("ConflictException", 400,
+                           "The request conflicts with the current state of the resource.")
+ServiceQuotaExceededException = _error("ServiceQuotaExceededException", 400,
+                                       "The request exceeds a service quota.")
+TooManyTagsException = _error("TooManyTagsException", 400,
+                              "The request contains more tags than can be associated with a "
+                              "resource (200 tags per resource).")
+AccessDeniedException = _error("AccessDeniedException", 403,
+                               "You do not have sufficient access to perform this action.")
+UnrecognizedClientException = _error("UnrecognizedClientException", 403,
+                                     "The security token included in the request is invalid.")
+ResourceNotFoundException = _error("ResourceNotFoundException", 404,
+                                   "The specified resource was not found.")
+UnknownOperationException = _error("UnknownOperationException", 404,
+                                   "The requested operation is not supported.")
+ThrottlingException = _error("ThrottlingException", 429, "Too many requests.")
+InternalServerException = _error("InternalServerException", 500,
+                                 "An internal server error occurred. Retry your request.")

@@ -46,4 +46,43 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (upload_id, part_number)
     ) WITHOUT ROWID;
     """,
+    # 2: batch inference jobs and their tags.
+    """
+    CREATE TABLE jobs (
+        job_id         TEXT PRIMARY KEY,
+        arn            TEXT NOT NULL UNIQUE,
+        name           TEXT NOT NULL,
+        provider       TEXT NOT NULL,
+        model_id       TEXT NOT NULL,
+        role_arn       TEXT NOT NULL,
+        client_token   TEXT UNIQUE,
+        status         TEXT NOT NULL,
+        message        TEXT,
+        submit_time    REAL NOT NULL,
+        last_modified  REAL NOT NULL,
+        end_time       REAL,
+        input_config   TEXT NOT NULL,       -- JSON, as given
+        output_config  TEXT NOT NULL,       -- JSON, as given
+        vpc_config     TEXT,
+        timeout_hours  INTEGER NOT NULL,
+        invocation_type TEXT,
+        total          INTEGER,
+        processed      INTEGER NOT NULL DEFAULT 0,
+        success        INTEGER NOT NULL DEFAULT 0,
+        errors         INTEGER NOT NULL DEFAULT 0,
+        input_tokens   INTEGER NOT NULL DEFAULT 0,
+        output_tokens  INTEGER NOT NULL DEFAULT 0,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        upstream       TEXT                 -- JSON: the provider's own ids and state
+    );
+    CREATE INDEX jobs_by_time ON jobs (submit_time, job_id);
+    CREATE INDEX jobs_by_name ON jobs (name);
+    CREATE INDEX jobs_by_status ON jobs (status);
+    CREATE TABLE tags (
+        arn    TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (arn, key)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -125,6 +125,14 @@ class ObjectStore:
         self.blobs.delete_later(replaced)
         return obj
 
+    async def write(self, bucket: str, key: str, chunks: AsyncIterator[bytes],
+                    content_type: str = "binary/octet-stream") -> ObjectInfo:
+        """Store a stream produced by the server itself (job outputs) as an object."""
+        await self.bucket_for_write(bucket)
+        blob = await self.blobs.write(chunks, max_size=2**63)
+        return await self.put(bucket, key, [blob], f'"{blob.md5}"',
+                              NewObject(content_type=content_type))
+
     async def replace(self, conn: aiosqlite.Connection, obj: ObjectInfo,
                       conditions: Conditions) -> list[str]:
         """Inside a write transaction: store `obj`, return the blob ids it replaced."""

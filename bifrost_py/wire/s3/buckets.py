@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from bifrost_py.domain.objects import MAX_KEY_BYTES, validate_bucket_name
+from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import MalformedXML
 from bifrost_py.providers.local import LocalFiles
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.body import receive_small
-from bifrost_py.wire.s3.headers import iso_date
 from bifrost_py.wire.s3.listing import owner, page_token, parse_max, parse_token
 from bifrost_py.wire.s3.request import S3Request
 
@@ -26,7 +26,7 @@ async def list_buckets(req: S3Request, files: LocalFiles) -> Response:
     token = page_token(page[-1].name) if len(buckets) > limit else None
     return xml.response("ListAllMyBucketsResult", {
         "Owner": owner(req.account_id),
-        "Buckets": {"Bucket": [{"Name": b.name, "CreationDate": iso_date(b.created),
+        "Buckets": {"Bucket": [{"Name": b.name, "CreationDate": iso(b.created),
                                 "BucketRegion": req.region} for b in page]},
         "ContinuationToken": token, "Prefix": prefix or None})
 

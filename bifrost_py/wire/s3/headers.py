@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from email.utils import formatdate
 
 from starlette.datastructures import Headers
@@ -70,8 +69,3 @@ def object_headers(obj: ObjectInfo, query: dict[str, str], with_checksum: bool) 
 
 def http_date(timestamp: float) -> str:
     return formatdate(int(timestamp), usegmt=True)
-
-
-def iso_date(timestamp: float) -> str:
-    millis = int(timestamp * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{millis:03d}Z"

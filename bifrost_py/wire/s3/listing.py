@@ -11,10 +11,10 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from bifrost_py.domain.objects import Listing, ObjectInfo
+from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import InvalidArgument
 from bifrost_py.providers.local import LocalFiles
 from bifrost_py.wire.s3 import xml
-from bifrost_py.wire.s3.headers import iso_date
 from bifrost_py.wire.s3.request import S3Request
 
 MAX_KEYS = 1000
@@ -101,7 +101,7 @@ def _common(req: S3Request, listing: Listing, enc: Callable[[str], str]) -> dict
 def _entry(obj: ObjectInfo, enc: Callable[[str], str], account_id: str | None) -> dict[str, object]:
     return {
         "Key": enc(obj.key),
-        "LastModified": iso_date(obj.modified),
+        "LastModified": iso(obj.modified),
         "ETag": obj.etag,
         "ChecksumAlgorithm": obj.checksum_algorithm,
         "ChecksumType": obj.checksum_type if obj.checksum_algorithm else None,

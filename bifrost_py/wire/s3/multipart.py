@@ -7,6 +7,7 @@ import dataclasses
 from starlette.responses import Response
 
 from bifrost_py.domain.objects import Part, Upload, validate_key
+from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import InvalidArgument, InvalidRange, InvalidRequest, MalformedXML
 from bifrost_py.providers.local import LocalFiles
 from bifrost_py.store.multipart import MAX_PARTS, CompletedPart
@@ -14,7 +15,7 @@ from bifrost_py.store.objects import NewObject
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.body import receive, receive_small
 from bifrost_py.wire.s3.checksums import ALGORITHMS, header_name
-from bifrost_py.wire.s3.headers import iso_date, new_object
+from bifrost_py.wire.s3.headers import new_object
 from bifrost_py.wire.s3.listing import owner, parse_max
 from bifrost_py.wire.s3.objects import copy_source
 from bifrost_py.wire.s3.ranges import RangeNotSatisfiable, parse_range
@@ -47,7 +48,7 @@ async def upload_part_copy(req: S3Request, files: LocalFiles) -> Response:
     blob = await files.blobs.write(files.objects.read(source, start, end),
                                    max_size=files.max_object_size)
     part = await files.uploads.put_part(upload, number, blob)
-    return xml.response("CopyPartResult", {"LastModified": iso_date(part.modified),
+    return xml.response("CopyPartResult", {"LastModified": iso(part.modified),
                                            "ETag": part.etag})
 
 
@@ -96,7 +97,7 @@ async def list_uploads(req: S3Request, files: LocalFiles) -> Response:
         "NextKeyMarker": page[-1].key if truncated else None,
         "NextUploadIdMarker": page[-1].upload_id if truncated else None,
         "Prefix": q.get("prefix", ""), "MaxUploads": limit, "IsTruncated": truncated,
-        "Upload": [{"Key": u.key, "UploadId": u.upload_id, "Initiated": iso_date(u.initiated),
+        "Upload": [{"Key": u.key, "UploadId": u.upload_id, "Initiated": iso(u.initiated),
                     "StorageClass": "STANDARD", "Owner": owner(req.account_id),
                     "Initiator": owner(req.account_id)} for u in page]})
 
@@ -158,7 +159,7 @@ def _int(value: str, name: str) -> int:
 
 
 def _part(part: Part, algorithm: str | None) -> dict[str, object]:
-    return {"PartNumber": part.part_number, "LastModified": iso_date(part.modified),
+    return {"PartNumber": part.part_number, "LastModified": iso(part.modified),
             "ETag": part.etag, "Size": part.size,
             **_checksum_element(algorithm, part.checksum)}
 

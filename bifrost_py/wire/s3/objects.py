@@ -8,13 +8,13 @@ from urllib.parse import unquote
 from starlette.responses import Response, StreamingResponse
 
 from bifrost_py.domain.objects import Conditions, ObjectInfo, check_read, validate_key
+from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import InvalidArgument, InvalidPartNumber, InvalidRange, InvalidRequest
 from bifrost_py.providers.local import LocalFiles
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.body import receive
 from bifrost_py.wire.s3.headers import (
     copied,
-    iso_date,
     new_object,
     object_headers,
     replace_checksum,
@@ -80,7 +80,7 @@ async def copy_object(req: S3Request, files: LocalFiles) -> Response:
     new = replace_checksum(new, blob.checksum_algorithm, blob.checksum)
     obj = await files.objects.put(req.bucket, req.key, [blob], f'"{blob.md5}"',
                                   new, req.conditions())
-    return xml.response("CopyObjectResult", {"LastModified": iso_date(obj.modified),
+    return xml.response("CopyObjectResult", {"LastModified": iso(obj.modified),
                                              "ETag": obj.etag})
 
 

@@ -1,0 +1,166 @@
+"""Small-object S3 throughput: bifrost_py vs moto_server vs a do-nothing ASGI app (the ceiling).
+
+For each target, 8 client threads (each with its own boto3 client) do N PUTs of 1 KiB objects,
+then N HEADs, then N GETs over the same keys. Targets are interleaved in rounds (A B C A B C ...)
+and the median ops/s per phase is reported, with the ratio to moto.
+
+Run:  .venv/bin/python -m bench.s3_small [--n 2000] [--rounds 3] [--threads 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from bench.servers import (
+    CREDENTIALS,
+    RssSampler,
+    Server,
+    mib,
+    start_bifrost,
+    start_moto,
+    start_null,
+)
+
+BUCKET = "bench"
+PHASES = ("PUT", "HEAD", "GET")
+PHASE_TIMEOUT = 300.0
+
+Starter = Callable[[Path], Server]
+TARGETS: dict[str, Starter] = {"bifrost": start_bifrost, "moto": start_moto, "null": start_null}
+
+
+def make_client(endpoint: str, pool: int) -> Any:
+    session = boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=CREDENTIALS["AWS_DEFAULT_REGION"])
+    config = Config(max_pool_connections=pool, retries={"total_max_attempts": 1},
+                    connect_timeout=10, read_timeout=60, s3={"addressing_style": "path"})
+    return session.client("s3", endpoint_url=endpoint, config=config)
+
+
+def run_phase(phase: str, clients: list[Any], keys: list[str], body: bytes) -> float:
+    """Do one op per key, the keys split across the clients' threads; returns ops/s."""
+    threads = len(clients)
+    barrier = threading.Barrier(threads + 1)
+
+    def worker(index: int) -> int:
+        client = clients[index]
+        mine = keys[index::threads]
+        barrier.wait(30)
+        for key in mine:
+            if phase == "PUT":
+                client.put_object(Bucket=BUCKET, Key=key, Body=body)
+            elif phase == "HEAD":
+                client.head_object(Bucket=BUCKET, Key=key)
+            else:
+                data = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+                if len(data) != len(body):
+                    raise AssertionError(f"GET {key}: {len(data)} bytes, expected {len(body)}")
+        return len(mine)
+
+    with ThreadPoolExecutor(threads, thread_name_prefix=f"bench-{phase}") as pool:
+        futures = [pool.submit(worker, i) for i in range(threads)]
+        barrier.wait(30)
+        start = time.perf_counter()
+        done = sum(f.result(timeout=PHASE_TIMEOUT) for f in futures)
+        elapsed = time.perf_counter() - start
+    return done / elapsed
+
+
+def warm_up(clients: list[Any], body: bytes) -> None:
+    """Open each client's connection and settle its endpoint resolution before timing."""
+    for i, client in enumerate(clients):
+        client.put_object(Bucket=BUCKET, Key=f"warm/{i}", Body=body)
+        client.head_object(Bucket=BUCKET, Key=f"warm/{i}")
+        client.get_object(Bucket=BUCKET, Key=f"warm/{i}")["Body"].read()
+
+
+def fmt_table(results: dict[str, dict[str, list[float]]], peaks: dict[str, int],
+              baseline: str) -> str:
+    cols = [*PHASES, "all"]
+    med = {t: {p: statistics.median(v) for p, v in r.items()} for t, r in results.items()}
+    lines = ["| target | " + " | ".join(f"{c} ops/s" for c in cols)
+             + " | " + " | ".join(f"{c} x{baseline}" for c in cols) + " | peak RSS MiB |",
+             "|---" * (2 * len(cols) + 2) + "|"]
+    for target, row in med.items():
+        base = med.get(baseline)
+        ratios = [f"{row[c] / base[c]:.2f}" if base else "-" for c in cols]
+        lines.append(f"| {target} | " + " | ".join(f"{row[c]:.0f}" for c in cols) + " | "
+                     + " | ".join(ratios) + f" | {mib(peaks.get(target, 0)):.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="ops per phase (default 2000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all targets (default 3)")
+    parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
+    parser.add_argument("--size", type=int, default=1024, help="object size in bytes (1024)")
+    parser.add_argument("--targets", default="bifrost,moto,null",
+                        help="comma-separated subset of bifrost,moto,null")
+    parser.add_argument("--wrap-bifrost", default="",
+                        help="command to prefix bifrost with, e.g. 'py-spy record -o p.txt "
+                             "-f raw --'")
+    args = parser.parse_args(argv)
+    names = [t.strip() for t in args.targets.split(",") if t.strip()]
+    for name in names:
+        if name not in TARGETS:
+            parser.error(f"unknown target {name!r}")
+
+    body = os.urandom(args.size)
+    keys = [f"obj/{i:06d}" for i in range(args.n)]
+    servers: dict[str, Server] = {}
+    samplers: dict[str, RssSampler] = {}
+    results: dict[str, dict[str, list[float]]] = {n: {p: [] for p in (*PHASES, "all")}
+                                                  for n in names}
+    with tempfile.TemporaryDirectory(prefix="bench-s3-small-") as tmp:
+        try:
+            for name in names:
+                work = Path(tmp) / name
+                work.mkdir()
+                if name == "bifrost" and args.wrap_bifrost:
+                    servers[name] = start_bifrost(work, args.wrap_bifrost.split())
+                else:
+                    servers[name] = TARGETS[name](work)
+                samplers[name] = RssSampler(servers[name].pid).__enter__()
+            clients = {}
+            for name, server in servers.items():
+                clients[name] = [make_client(server.endpoint, max(8, args.threads))
+                                 for _ in range(args.threads)]
+                clients[name][0].create_bucket(Bucket=BUCKET)
+                warm_up(clients[name], body)
+            print(f"n={args.n} per phase, {args.threads} threads, {args.size} B objects, "
+                  f"{args.rounds} rounds; targets: {', '.join(names)}", flush=True)
+            for rnd in range(1, args.rounds + 1):
+                for name in names:
+                    rates = {p: run_phase(p, clients[name], keys, body) for p in PHASES}
+                    rates["all"] = len(PHASES) / sum(1 / r for r in rates.values())
+                    for phase, rate in rates.items():
+                        results[name][phase].append(rate)
+                    print(f"round {rnd} {name:8s} " + "  ".join(
+                        f"{p} {r:7.0f}/s" for p, r in rates.items()), flush=True)
+        finally:
+            for sampler in samplers.values():
+                sampler.__exit__()
+            for server in servers.values():
+                server.stop()
+    peaks = {n: s.peak for n, s in samplers.items()}
+    print()
+    print(fmt_table(results, peaks, "moto" if "moto" in names else names[0]))
+
+
+if __name__ == "__main__":
+    main()

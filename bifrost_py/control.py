@@ -1,0 +1,49 @@
+"""The control plane: what the Bedrock operations do, whatever provider runs the job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from bifrost_py.config import Config
+from bifrost_py.domain.jobs import Job, job_id_of, new_job
+from bifrost_py.errors import ResourceNotFoundException, ValidationException
+from bifrost_py.routing import provider_of
+from bifrost_py.store.jobs import JobStore
+
+
+class ControlPlane:
+    def __init__(self, config: Config, jobs: JobStore, wake: Callable[[], None]) -> None:
+        self.config = config
+        self.jobs = jobs
+        self.wake = wake
+
+    def provider(self, headers: Mapping[str, str]) -> str:
+        return provider_of(headers, self.config, ValidationException)
+
+    async def create(self, params: dict[str, object], provider: str,
+                     tags: list[tuple[str, str]]) -> Job:
+        server = self.config.server
+        job = new_job(params, provider, server.region, server.account_id, time.time())
+        job = await self.jobs.create(job, tags)
+        self.wake()
+        return job
+
+    async def job(self, identifier: str) -> Job:
+        job_id = job_id_of(identifier)
+        if job_id is None:
+            raise ResourceNotFoundException(f"The model invocation job {identifier} was not "
+                                            "found.")
+        return await self.jobs.get(job_id)
+
+    async def stop(self, identifier: str) -> None:
+        job = await self.job(identifier)
+        await self.jobs.request_stop(job.job_id)
+        self.wake()
+
+    async def tagged_job(self, arn: str) -> Job:
+        """The job a resourceARN names; any other ARN is not a resource of this server."""
+        job = await self.job(arn)
+        if job.arn != arn:
+            raise ResourceNotFoundException(f"The resource {arn} was not found.")
+        return job

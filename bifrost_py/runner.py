@@ -1,0 +1,88 @@
+"""The background loop that takes unfinished jobs from the store and runs them.
+
+Jobs are rows in SQLite, so the runner holds no state a restart could lose: on start-up it picks
+up every unfinished job again, and each executor resumes from what it already wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Protocol
+
+from bifrost_py.domain.jobs import FAILED, Job
+from bifrost_py.store.jobs import JobStore
+
+log = logging.getLogger("bifrost_py.runner")
+
+
+class Executor(Protocol):
+    async def run(self, job: Job, stop: asyncio.Event) -> None: ...
+
+
+class Runner:
+    def __init__(self, jobs: JobStore, executors: dict[str, Executor], max_running: int,
+                 interval: float = 1.0) -> None:
+        self.jobs = jobs
+        self.executors = executors
+        self.max_running = max_running
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="bifrost-runner")
+
+    async def stop(self) -> None:
+        """Cancel the loop and every job task; their progress is on disk for the next start."""
+        tasks = [t for t, _ in self._running.values()]
+        if self._loop_task:
+            tasks.append(self._loop_task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("job runner tick failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+
+    async def _tick(self) -> None:
+        for job in await self.jobs.unfinished():
+            running = self._running.get(job.job_id)
+            if running is not None:
+                if job.stop_requested:
+                    running[1].set()
+            elif job.provider in self.executors and len(self._running) < self.max_running:
+                self._start(job)
+
+    def _start(self, job: Job) -> None:
+        stop = asyncio.Event()
+        if job.stop_requested:
+            stop.set()
+        task = asyncio.create_task(self._run(job, stop), name=f"job-{job.job_id}")
+        self._running[job.job_id] = (task, stop)
+
+    async def _run(self, job: Job, stop: asyncio.Event) -> None:
+        try:
+            await self.executors[job.provider].run(job, stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job %s failed", job.job_id)
+            await self.jobs.update(job.job_id, status=FAILED, end_time=time.time(),
+                                   message=f"The job could not run: {exc}")
+        finally:
+            self._running.pop(job.job_id, None)
+            self.wake()

@@ -1,0 +1,186 @@
+"""Jobs and tags in SQLite. Every provider's jobs live here; providers only adapt."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bifrost_py.domain.jobs import ENDED, Counts, Job
+from bifrost_py.errors import (
+    ConflictException,
+    ResourceNotFoundException,
+    TooManyTagsException,
+    ValidationException,
+)
+from bifrost_py.store.db import Database
+
+MAX_TAGS = 200
+_ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: str | None = None
+    name_contains: str | None = None
+    submitted_after: float | None = None
+    submitted_before: float | None = None
+    ascending: bool = False
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, job: Job, tags: list[tuple[str, str]]) -> Job:
+        """Insert `job`; a repeated clientRequestToken returns the job it first created."""
+        async with self.db.write() as conn:
+            if job.client_token:
+                rows = list(await conn.execute_fetchall(
+                    "SELECT * FROM jobs WHERE client_token = ?", (job.client_token,)))
+                if rows:
+                    return job_from_row(rows[0])
+            busy = await conn.execute_fetchall(
+                f"SELECT 1 FROM jobs WHERE name = ? AND status NOT IN ({_ENDED_SQL})",
+                (job.name,))
+            if busy:
+                raise ConflictException(f"A job named {job.name} is already in progress.")
+            await conn.execute(
+                "INSERT INTO jobs (job_id, arn, name, provider, model_id, role_arn, client_token, "
+                "status, submit_time, last_modified, input_config, output_config, vpc_config, "
+                "timeout_hours, invocation_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)",
+                (job.job_id, job.arn, job.name, job.provider, job.model_id, job.role_arn,
+                 job.client_token, job.status, job.submit_time, job.last_modified,
+                 json.dumps(job.input_config), json.dumps(job.output_config),
+                 json.dumps(job.vpc_config) if job.vpc_config else None, job.timeout_hours,
+                 job.invocation_type))
+            await conn.executemany("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)",
+                                   [(job.arn, k, v) for k, v in dict(tags).items()])
+        return job
+
+    async def get(self, job_id: str) -> Job:
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        if row is None:
+            raise ResourceNotFoundException(f"The model invocation job {job_id} was not found.")
+        return job_from_row(row)
+
+    async def list(self, where: JobFilter, limit: int, token: str | None,
+                   ) -> tuple[list[Job], str | None]:
+        clauses, params = _filter_sql(where)
+        if token:
+            after_time, after_id = _parse_token(token)
+            op = ">" if where.ascending else "<"
+            clauses.append(f"(submit_time, job_id) {op} (?, ?)")
+            params += [after_time, after_id]
+        order = "ASC" if where.ascending else "DESC"
+        sql = (f"SELECT * FROM jobs {'WHERE ' + ' AND '.join(clauses) if clauses else ''} "
+               f"ORDER BY submit_time {order}, job_id {order} LIMIT ?")
+        rows = list(await self.db.fetchall(sql, [*params, limit + 1]))
+        jobs = [job_from_row(r) for r in rows[:limit]]
+        next_token = _token(jobs[-1]) if len(rows) > limit else None
+        return jobs, next_token
+
+    async def unfinished(self) -> list[Job]:
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE status NOT IN ({_ENDED_SQL}) ORDER BY submit_time")
+        return [job_from_row(r) for r in rows]
+
+    async def update(self, job_id: str, **fields: Any) -> None:
+        """Set columns of a job (status, message, end_time, counts, ...) and lastModifiedTime."""
+        counts: Counts | None = fields.pop("counts", None)
+        if counts is not None:
+            fields.update(total=counts.total, processed=counts.processed, success=counts.success,
+                          errors=counts.errors, input_tokens=counts.input_tokens,
+                          output_tokens=counts.output_tokens)
+        fields["last_modified"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        async with self.db.write() as conn:
+            await conn.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?",
+                               [*fields.values(), job_id])
+
+    async def request_stop(self, job_id: str) -> Job:
+        async with self.db.write() as conn:
+            rows = list(await conn.execute_fetchall("SELECT * FROM jobs WHERE job_id = ?",
+                                                    (job_id,)))
+            if not rows:
+                raise ResourceNotFoundException(
+                    f"The model invocation job {job_id} was not found.")
+            job = job_from_row(rows[0])
+            if job.ended:
+                raise ValidationException(f"The job {job_id} has already ended "
+                                          f"(status {job.status}) and cannot be stopped.")
+            await conn.execute("UPDATE jobs SET stop_requested = 1, status = 'Stopping', "
+                               "last_modified = ? WHERE job_id = ?", (time.time(), job_id))
+        return job
+
+    # tags
+
+    async def tags(self, arn: str) -> list[tuple[str, str]]:
+        rows = await self.db.fetchall("SELECT key, value FROM tags WHERE arn = ? ORDER BY key",
+                                      (arn,))
+        return [(r["key"], r["value"]) for r in rows]
+
+    async def tag(self, arn: str, tags: list[tuple[str, str]]) -> None:
+        async with self.db.write() as conn:
+            await conn.executemany("INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?, ?, ?)",
+                                   [(arn, k, v) for k, v in tags])
+            rows = await conn.execute_fetchall("SELECT count(*) FROM tags WHERE arn = ?", (arn,))
+            count = next(iter(rows))[0]
+            if count > MAX_TAGS:
+                raise TooManyTagsException(resourceName=arn)
+
+    async def untag(self, arn: str, keys: list[str]) -> None:
+        async with self.db.write() as conn:
+            await conn.executemany("DELETE FROM tags WHERE arn = ? AND key = ?",
+                                   [(arn, k) for k in keys])
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        job_id=row["job_id"], arn=row["arn"], name=row["name"], provider=row["provider"],
+        model_id=row["model_id"], role_arn=row["role_arn"], status=row["status"],
+        submit_time=row["submit_time"], last_modified=row["last_modified"],
+        input_config=json.loads(row["input_config"]),
+        output_config=json.loads(row["output_config"]), timeout_hours=row["timeout_hours"],
+        client_token=row["client_token"], message=row["message"], end_time=row["end_time"],
+        vpc_config=json.loads(row["vpc_config"]) if row["vpc_config"] else None,
+        invocation_type=row["invocation_type"],
+        counts=Counts(row["total"], row["processed"], row["success"], row["errors"],
+                      row["input_tokens"], row["output_tokens"]),
+        stop_requested=bool(row["stop_requested"]))
+
+
+def _filter_sql(where: JobFilter) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if where.status:
+        clauses.append("status = ?")
+        params.append(where.status)
+    if where.name_contains:
+        clauses.append("instr(name, ?) > 0")
+        params.append(where.name_contains)
+    if where.submitted_after is not None:
+        clauses.append("submit_time > ?")
+        params.append(where.submitted_after)
+    if where.submitted_before is not None:
+        clauses.append("submit_time < ?")
+        params.append(where.submitted_before)
+    return clauses, params
+
+
+def _token(job: Job) -> str:
+    raw = json.dumps([job.submit_time, job.job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _parse_token(token: str) -> tuple[float, str]:
+    try:
+        submit_time, job_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return float(submit_time), str(job_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeError):
+        raise ValidationException("The nextToken is not valid.") from None

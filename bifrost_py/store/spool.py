@@ -1,0 +1,92 @@
+"""A job's output as it is produced: one append-only file per input file, on disk.
+
+Each line is `<input line number> <ok> <input tokens> <output tokens> <output JSON>`. The line is
+written in one call, so after a crash the file holds whole lines plus at most one cut-off line,
+which `open` drops; the line numbers say which records are done, so a resumed job processes
+every record exactly once. When the job ends the spool becomes the output object, its prefixes
+stripped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+_READ = 256 * 1024
+
+
+@dataclass
+class Tally:
+    processed: int = 0
+    success: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, ok: bool, input_tokens: int, output_tokens: int) -> None:
+        self.processed += 1
+        if ok:
+            self.success += 1
+        else:
+            self.errors += 1
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+
+
+@dataclass
+class Spool:
+    path: Path
+    done: set[int] = field(default_factory=set)
+    tally: Tally = field(default_factory=Tally)
+    # Unbuffered: each record reaches the file in one write, whole, as soon as it is done.
+    _file: BinaryIO | None = None
+
+    @classmethod
+    def open(cls, path: Path) -> Spool:
+        """Open (or resume) the spool at `path`, dropping a line cut off by a crash."""
+        spool = cls(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        with open(path, "rb+") as f:
+            good = 0
+            for line in f:
+                if not line.endswith(b"\n"):
+                    break
+                number, ok, tokens_in, tokens_out, _ = line.split(b" ", 4)
+                spool.done.add(int(number))
+                spool.tally.add(ok == b"1", int(tokens_in), int(tokens_out))
+                good += len(line)
+            f.truncate(good)
+        spool._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+        return spool
+
+    def append(self, line_no: int, ok: bool, input_tokens: int, output_tokens: int,
+               output: bytes) -> None:
+        assert self._file is not None, "spool is closed"
+        record = b"%d %d %d %d " % (line_no, ok, input_tokens, output_tokens) + output
+        self._file.write(record if record.endswith(b"\n") else record + b"\n")
+        self.done.add(line_no)
+        self.tally.add(ok, input_tokens, output_tokens)
+
+    async def outputs(self) -> AsyncIterator[bytes]:
+        """The output lines without their prefixes, a chunk at a time."""
+        with open(self.path, "rb") as f:
+            rest = b""
+            while chunk := f.read(_READ):
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                yield b"".join(line.split(b" ", 4)[4] + b"\n" for line in lines)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+        if self.path.parent.exists() and not any(self.path.parent.iterdir()):
+            os.rmdir(self.path.parent)

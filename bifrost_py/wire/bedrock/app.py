@@ -1,0 +1,69 @@
+"""The ASGI app mounted on /bedrock: the Bedrock control plane's REST-JSON dialect."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl, unquote
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from bifrost_py.control import ControlPlane
+from bifrost_py.errors import (
+    AwsError,
+    InternalServerException,
+    UnknownOperationException,
+    ValidationException,
+)
+from bifrost_py.wire.bedrock.errors import error_response
+from bifrost_py.wire.bedrock.request import BedrockRequest
+from bifrost_py.wire.bedrock.routes import ROUTES, Handler
+from bifrost_py.wire.s3.request import new_request_id
+
+log = logging.getLogger("bifrost_py.bedrock")
+MOUNT = b"/bedrock"
+MAX_BODY = 2**20
+
+
+class BedrockApp:
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        request_id = new_request_id()
+        try:
+            handler, labels = _match(scope)
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1"),
+                                   keep_blank_values=True))
+            req = BedrockRequest(scope["method"], labels, query, request.headers,
+                                 await _body(request), request_id)
+            response = await handler(req, self.plane)
+        except AwsError as error:
+            response = error_response(error)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            response = error_response(InternalServerException())
+        response.headers["x-amzn-RequestId"] = request_id
+        await response(scope, receive, send)
+
+
+def _match(scope: Scope) -> tuple[Handler, dict[str, str]]:
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    raw = raw.split(b"?", 1)[0]
+    path = raw[len(MOUNT):].decode("latin-1") if raw.startswith(MOUNT) else ""
+    for method, pattern, handler in ROUTES:
+        match = pattern.match(path)
+        if match and method == scope["method"]:
+            # Labels arrive percent-encoded (ARNs as %3A and %2F): match first, then decode.
+            return handler, {k: unquote(v) for k, v in match.groupdict().items()}
+    raise UnknownOperationException(f"No operation matches {scope['method']} {path}.")
+
+
+async def _body(request: Request) -> bytes:
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY:
+            raise ValidationException("The request body is too large.")
+    return bytes(data)

@@ -1,0 +1,71 @@
+"""Bedrock control-plane handlers: decode with botocore's model, call the plane, encode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from bifrost_py.control import ControlPlane
+from bifrost_py.domain.jobs import describe, summary
+from bifrost_py.store.jobs import JobFilter
+from bifrost_py.wire.bedrock.request import BedrockRequest, json_response
+from bifrost_py.wire.bedrock.shapes import decode, operation
+
+# Only real AWS needs a real IAM role and a Bedrock model id; the other providers take any string,
+# as the user's reference examples do ("not-required-for-openai", "gpt-4.1").
+_RELAXED = frozenset({"roleArn", "modelId"})
+
+
+def _params(name: str, req: BedrockRequest, provider: str = "bedrock") -> dict[str, Any]:
+    relaxed = frozenset() if provider == "bedrock" else _RELAXED
+    return decode(operation(name), req.labels, req.query, req.body, relaxed)
+
+
+async def create_job(req: BedrockRequest, plane: ControlPlane) -> Response:
+    provider = plane.provider(req.headers)
+    params = _params("CreateModelInvocationJob", req, provider)
+    tags = [(t["key"], t["value"]) for t in params.get("tags", [])]
+    job = await plane.create(params, provider, tags)
+    return json_response({"jobArn": job.arn})
+
+
+async def get_job(req: BedrockRequest, plane: ControlPlane) -> Response:
+    params = _params("GetModelInvocationJob", req)
+    return json_response(describe(await plane.job(params["jobIdentifier"])))
+
+
+async def list_jobs(req: BedrockRequest, plane: ControlPlane) -> Response:
+    p = _params("ListModelInvocationJobs", req)
+    where = JobFilter(p.get("statusEquals"), p.get("nameContains"), p.get("submitTimeAfter"),
+                      p.get("submitTimeBefore"), p.get("sortOrder") == "Ascending")
+    jobs, token = await plane.jobs.list(where, p.get("maxResults", 1000), p.get("nextToken"))
+    body: dict[str, Any] = {"invocationJobSummaries": [summary(j) for j in jobs]}
+    if token:
+        body["nextToken"] = token
+    return json_response(body)
+
+
+async def stop_job(req: BedrockRequest, plane: ControlPlane) -> Response:
+    await plane.stop(_params("StopModelInvocationJob", req)["jobIdentifier"])
+    return json_response({})
+
+
+async def tag_resource(req: BedrockRequest, plane: ControlPlane) -> Response:
+    params = _params("TagResource", req)
+    job = await plane.tagged_job(params["resourceARN"])
+    await plane.jobs.tag(job.arn, [(t["key"], t["value"]) for t in params["tags"]])
+    return json_response({})
+
+
+async def untag_resource(req: BedrockRequest, plane: ControlPlane) -> Response:
+    params = _params("UntagResource", req)
+    job = await plane.tagged_job(params["resourceARN"])
+    await plane.jobs.untag(job.arn, params["tagKeys"])
+    return json_response({})
+
+
+async def list_tags(req: BedrockRequest, plane: ControlPlane) -> Response:
+    job = await plane.tagged_job(_params("ListTagsForResource", req)["resourceARN"])
+    tags = await plane.jobs.tags(job.arn)
+    return json_response({"tags": [{"key": k, "value": v} for k, v in tags]})
