@@ -10,17 +10,22 @@ Run:  .venv/bin/python -m bench.s3_small [--n 2000] [--rounds 3] [--threads 8]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import boto3
+import psutil
 from botocore.config import Config
 
 from bench.servers import (
@@ -51,8 +56,23 @@ def make_client(endpoint: str, pool: int) -> Any:
     return session.client("s3", endpoint_url=endpoint, config=config)
 
 
-def run_phase(phase: str, clients: list[Any], keys: list[str], body: bytes) -> float:
-    """Do one op per key, the keys split across the clients' threads; returns ops/s."""
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU time of a process and its children so far."""
+    times = proc.cpu_times()
+    total = times.user + times.system
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
+
+
+def run_phase(phase: str, clients: list[Any], keys: list[str], body: bytes,
+              server: psutil.Process) -> tuple[float, float, float]:
+    """Do one op per key, the keys split across the clients' threads.
+
+    Returns (ops/s, server CPU microseconds per op, client CPU microseconds per op).
+    """
     threads = len(clients)
     barrier = threading.Barrier(threads + 1)
 
@@ -73,11 +93,35 @@ def run_phase(phase: str, clients: list[Any], keys: list[str], body: bytes) -> f
 
     with ThreadPoolExecutor(threads, thread_name_prefix=f"bench-{phase}") as pool:
         futures = [pool.submit(worker, i) for i in range(threads)]
+        cpu0, client0 = cpu_seconds(server), time.process_time()
         barrier.wait(30)
         start = time.perf_counter()
         done = sum(f.result(timeout=PHASE_TIMEOUT) for f in futures)
         elapsed = time.perf_counter() - start
-    return done / elapsed
+        cpu, client = cpu_seconds(server) - cpu0, time.process_time() - client0
+    return done / elapsed, cpu / done * 1e6, client / done * 1e6
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path | None, extra: list[str]) -> Iterator[None]:
+    """Record `pid` with py-spy (raw collapsed stacks, per thread) while the block runs."""
+    if out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "-o",
+           str(out), "-f", "raw", "--threads", "--rate", "200", "--duration", "600", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # let it attach
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def warm_up(clients: list[Any], body: bytes) -> None:
@@ -86,6 +130,24 @@ def warm_up(clients: list[Any], body: bytes) -> None:
         client.put_object(Bucket=BUCKET, Key=f"warm/{i}", Body=body)
         client.head_object(Bucket=BUCKET, Key=f"warm/{i}")
         client.get_object(Bucket=BUCKET, Key=f"warm/{i}")["Body"].read()
+
+
+def fmt_cpu_table(cpu: dict[str, dict[str, list[float]]],
+                  client_cpu: dict[str, dict[str, list[float]]], baseline: str) -> str:
+    """Server CPU per op (user+sys, median), its ratio to the baseline, and the client's."""
+    med = {t: {p: statistics.median(v) for p, v in r.items()} for t, r in cpu.items()}
+    cmed = {t: {p: statistics.median(v) for p, v in r.items()} for t, r in client_cpu.items()}
+    lines = ["| target | " + " | ".join(f"{p} server CPU us/op" for p in PHASES)
+             + " | " + " | ".join(f"{p} server CPU/op vs {baseline}" for p in PHASES)
+             + " | " + " | ".join(f"{p} client CPU us/op" for p in PHASES) + " |",
+             "|---" * (3 * len(PHASES) + 1) + "|"]
+    for target, row in med.items():
+        base = med.get(baseline)
+        ratios = [f"{row[p] / base[p]:.2f}" if base else "-" for p in PHASES]
+        lines.append(f"| {target} | " + " | ".join(f"{row[p]:.0f}" for p in PHASES) + " | "
+                     + " | ".join(ratios) + " | "
+                     + " | ".join(f"{cmed[target][p]:.0f}" for p in PHASES) + " |")
+    return "\n".join(lines)
 
 
 def fmt_table(results: dict[str, dict[str, list[float]]], peaks: dict[str, int],
@@ -111,9 +173,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=1024, help="object size in bytes (1024)")
     parser.add_argument("--targets", default="bifrost,moto,null",
                         help="comma-separated subset of bifrost,moto,null")
-    parser.add_argument("--wrap-bifrost", default="",
-                        help="command to prefix bifrost with, e.g. 'py-spy record -o p.txt "
-                             "-f raw --'")
+    parser.add_argument("--py-spy-args", default="--gil",
+                        help="extra py-spy record flags with --profile-dir (default --gil: "
+                             "sample only the thread holding the GIL, i.e. Python CPU time)")
+    parser.add_argument("--cprofile", type=Path, default=None,
+                        help="run bifrost under cProfile and write its stats here at exit")
+    parser.add_argument("--profile-dir", type=Path, default=None,
+                        help="attach py-spy to bifrost during each phase and write "
+                             "DIR/bifrost-PHASE-roundN.txt (raw collapsed stacks); "
+                             "slows bifrost, so its figures are not comparable")
     args = parser.parse_args(argv)
     names = [t.strip() for t in args.targets.split(",") if t.strip()]
     for name in names:
@@ -126,13 +194,16 @@ def main(argv: list[str] | None = None) -> None:
     samplers: dict[str, RssSampler] = {}
     results: dict[str, dict[str, list[float]]] = {n: {p: [] for p in (*PHASES, "all")}
                                                   for n in names}
+    cpu: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PHASES} for n in names}
+    client_cpu: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PHASES} for n in names}
     with tempfile.TemporaryDirectory(prefix="bench-s3-small-") as tmp:
         try:
             for name in names:
                 work = Path(tmp) / name
                 work.mkdir()
-                if name == "bifrost" and args.wrap_bifrost:
-                    servers[name] = start_bifrost(work, args.wrap_bifrost.split())
+                if name == "bifrost" and args.cprofile:
+                    wrap = [sys.executable, "-m", "cProfile", "-o", str(args.cprofile.resolve())]
+                    servers[name] = start_bifrost(work, wrap)
                 else:
                     servers[name] = TARGETS[name](work)
                 samplers[name] = RssSampler(servers[name].pid).__enter__()
@@ -146,7 +217,16 @@ def main(argv: list[str] | None = None) -> None:
                   f"{args.rounds} rounds; targets: {', '.join(names)}", flush=True)
             for rnd in range(1, args.rounds + 1):
                 for name in names:
-                    rates = {p: run_phase(p, clients[name], keys, body) for p in PHASES}
+                    rates: dict[str, float] = {}
+                    for phase in PHASES:
+                        out = (args.profile_dir / f"{name}-{phase}-round{rnd}.txt"
+                               if args.profile_dir and name == "bifrost" else None)
+                        with py_spy(servers[name].pid, out, args.py_spy_args.split()):
+                            rate, server_us, client_us = run_phase(
+                                phase, clients[name], keys, body, samplers[name].proc)
+                        rates[phase] = rate
+                        cpu[name][phase].append(server_us)
+                        client_cpu[name][phase].append(client_us)
                     rates["all"] = len(PHASES) / sum(1 / r for r in rates.values())
                     for phase, rate in rates.items():
                         results[name][phase].append(rate)
@@ -159,7 +239,10 @@ def main(argv: list[str] | None = None) -> None:
                 server.stop()
     peaks = {n: s.peak for n, s in samplers.items()}
     print()
-    print(fmt_table(results, peaks, "moto" if "moto" in names else names[0]))
+    baseline = "moto" if "moto" in names else names[0]
+    print(fmt_table(results, peaks, baseline))
+    print()
+    print(fmt_cpu_table(cpu, client_cpu, baseline))
 
 
 if __name__ == "__main__":

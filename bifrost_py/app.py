@@ -13,14 +13,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bifrost_py.config import Config
+from bifrost_py.control import ControlPlane
 from bifrost_py.errors import InvalidArgument
 from bifrost_py.providers.local import LocalFiles, local_files
+from bifrost_py.providers.local_jobs import LocalJobs
+from bifrost_py.routing import provider_of
+from bifrost_py.runner import Runner
 from bifrost_py.store.blobs import BlobStore
 from bifrost_py.store.db import Database
+from bifrost_py.store.jobs import JobStore
+from bifrost_py.wire.bedrock.app import BedrockApp
 from bifrost_py.wire.s3.app import S3App
 
 log = logging.getLogger("bifrost_py")
-PROVIDER_HEADER = "x-model-provider"
 
 
 class Server:
@@ -31,6 +36,12 @@ class Server:
         self.db = Database(config.data_path / "bifrost.sqlite3")
         self.blobs = BlobStore(config.data_path, fsync=config.server.fsync)
         self.local = local_files(config, self.db, self.blobs)
+        self.jobs = JobStore(self.db)
+        local_jobs = LocalJobs(config.providers.local, self.jobs, self.local.objects,
+                               config.data_path / "jobs")
+        self.runner = Runner(self.jobs, {"local": local_jobs},
+                             config.providers.local.max_concurrent_jobs)
+        self.plane = ControlPlane(config, self.jobs, self.runner.wake)
 
     async def open(self) -> None:
         self.blobs.open()
@@ -41,26 +52,16 @@ class Server:
         swept = self.blobs.sweep(referenced)
         if swept:
             log.info("removed %d unreferenced blobs left by an earlier crash", swept)
+        self.runner.start()
 
     async def close(self) -> None:
+        await self.runner.stop()
         self.blobs.flush()
         await self.db.close()
 
     def files_for(self, request: Request) -> LocalFiles:
-        provider_of(request, self.config)
+        provider_of(request.headers, self.config, InvalidArgument)
         return self.local
-
-
-def provider_of(request: Request, config: Config) -> str:
-    """The x-model-provider header, or the default; refused unless configured."""
-    provider = request.headers.get(PROVIDER_HEADER, "").strip().lower()
-    provider = provider or config.server.default_provider
-    configured = config.configured_providers()
-    if provider not in configured:
-        raise InvalidArgument(f"Provider {provider!r} is not configured on this server; "
-                              f"configured providers: {', '.join(configured)}.",
-                              ArgumentName=PROVIDER_HEADER, ArgumentValue=provider)
-    return provider
 
 
 class Mounts:
@@ -102,4 +103,4 @@ def create_app(config: Config) -> Mounts:
     s3 = S3App(server.files_for, config.server.region, config.server.account_id)
     app = Starlette(routes=[Route("/health", health)], lifespan=lifespan)
     app.state.server = server
-    return Mounts(app, {"/bedrock/files": s3})
+    return Mounts(app, {"/bedrock/files": s3, "/bedrock": BedrockApp(server.plane)})

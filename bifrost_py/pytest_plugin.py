@@ -41,3 +41,9 @@ def _client(service: str, endpoint: str, region: str) -> Any:
 def bifrost_s3(bifrost_server: RunningServer) -> Any:
     """A boto3 S3 client on the server's /bedrock/files mount."""
     return _client("s3", bifrost_server.s3_url, bifrost_server.config.server.region)
+
+
+@pytest.fixture
+def bifrost_bedrock(bifrost_server: RunningServer) -> Any:
+    """A boto3 Bedrock client on the server's /bedrock mount (batch inference jobs)."""
+    return _client("bedrock", bifrost_server.bedrock_url, bifrost_server.config.server.region)

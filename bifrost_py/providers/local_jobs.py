@@ -163,7 +163,7 @@ class LocalJobs:
     async def _under(self, bucket: str, prefix: str) -> AsyncIterator[ObjectInfo]:
         after = ""
         while True:
-            page = await self.objects.list(bucket, prefix=prefix, after=after)
+            page = await self.objects.list_keys(bucket, prefix=prefix, after=after)
             for obj in page.objects:
                 yield obj
             if not page.truncated:

@@ -69,7 +69,7 @@ class JobStore:
             raise ResourceNotFoundException(f"The model invocation job {job_id} was not found.")
         return job_from_row(row)
 
-    async def list(self, where: JobFilter, limit: int, token: str | None,
+    async def list_jobs(self, where: JobFilter, limit: int, token: str | None,
                    ) -> tuple[list[Job], str | None]:
         clauses, params = _filter_sql(where)
         if token:

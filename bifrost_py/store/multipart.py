@@ -93,7 +93,7 @@ class Uploads:
             "LIMIT ?", (upload_id, after, limit))
         return [_part(r) for r in rows]
 
-    async def list(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
+    async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
                    limit: int) -> list[Upload]:
         await self.objects.head_bucket(bucket)
         rows = await self.db.fetchall(

@@ -16,6 +16,7 @@ from bifrost_py.domain.objects import (
     Listing,
     ObjectInfo,
     check_write,
+    validate_bucket_name,
 )
 from bifrost_py.errors import (
     BucketAlreadyOwnedByYou,
@@ -87,6 +88,7 @@ class ObjectStore:
         except NoSuchBucket:
             if not self.auto_create_buckets:
                 raise
+            validate_bucket_name(name)
             async with self.db.write() as conn:
                 await conn.execute("INSERT OR IGNORE INTO buckets (name, created) VALUES (?, ?)",
                                    (name, time.time()))
@@ -172,7 +174,7 @@ class ObjectStore:
                                        (bucket, key))
         self.blobs.delete_later(replaced)
 
-    async def list(self, bucket: str, prefix: str = "", delimiter: str = "", after: str = "",
+    async def list_keys(self, bucket: str, prefix: str = "", delimiter: str = "", after: str = "",
                    max_keys: int = 1000) -> Listing:
         """Keys and common prefixes in UTF-8 binary order, strictly after `after`."""
         await self.head_bucket(bucket)

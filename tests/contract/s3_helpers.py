@@ -39,11 +39,11 @@ def status(response: dict[str, Any]) -> int:
     return int(response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-def expect_error(code: str, http_status: int, call: Callable[..., Any], /,
+def expect_error(code: str, http_status: int, call: Callable[..., Any], /, *args: Any,
                  **kwargs: Any) -> dict[str, Any]:
-    """Call `call(**kwargs)`, require an S3 error with `code` and `http_status`, return it."""
+    """Call `call(*args, **kwargs)`, require an S3 error with `code` and `http_status`."""
     with pytest.raises(ClientError) as info:
-        call(**kwargs)
+        call(*args, **kwargs)
     response: dict[str, Any] = info.value.response
     assert (response["Error"].get("Code"), status(response)) == (code, http_status), response
     assert_request_id(response)
@@ -91,3 +91,12 @@ def list_keys(s3: Any, bucket: str, **kwargs: Any) -> list[str]:
     """Every key in the bucket (all pages), in listing order."""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, **kwargs)
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+def checksum_args(algorithm: str, data: bytes) -> dict[str, str]:
+    """put_object/upload_part arguments asking for `algorithm`. botocore computes CRC32C only
+    with awscrt installed, so that one value is computed here, as a client without it would."""
+    args = {"ChecksumAlgorithm": algorithm}
+    if algorithm == "CRC32C":
+        args["ChecksumCRC32C"] = checksum_b64(algorithm, data)
+    return args

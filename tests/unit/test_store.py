@@ -114,7 +114,7 @@ def test_listing_pages_through_common_prefixes_without_loss_or_repeats(tmp_path:
         seen: list[str] = []
         after = ""
         while True:
-            page = await store.list("b", delimiter="/", after=after, max_keys=4)
+            page = await store.list_keys("b", delimiter="/", after=after, max_keys=4)
             seen += [o.key for o in page.objects] + page.prefixes
             if not page.truncated:
                 break
@@ -129,7 +129,7 @@ def test_listing_with_a_prefix_stops_at_its_end(tmp_path: Path) -> None:
     async def test(store: ObjectStore) -> None:
         for key in ["a/1", "a/2", "ab", "b"]:
             await put(store, key, b"x")
-        page = await store.list("b", prefix="a/")
+        page = await store.list_keys("b", prefix="a/")
         assert [o.key for o in page.objects] == ["a/1", "a/2"] and not page.truncated
 
     run(tmp_path, test)

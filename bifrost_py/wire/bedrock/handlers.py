@@ -39,7 +39,7 @@ async def list_jobs(req: BedrockRequest, plane: ControlPlane) -> Response:
     p = _params("ListModelInvocationJobs", req)
     where = JobFilter(p.get("statusEquals"), p.get("nameContains"), p.get("submitTimeAfter"),
                       p.get("submitTimeBefore"), p.get("sortOrder") == "Ascending")
-    jobs, token = await plane.jobs.list(where, p.get("maxResults", 1000), p.get("nextToken"))
+    jobs, token = await plane.jobs.list_jobs(where, p.get("maxResults", 1000), p.get("nextToken"))
     body: dict[str, Any] = {"invocationJobSummaries": [summary(j) for j in jobs]}
     if token:
         body["nextToken"] = token

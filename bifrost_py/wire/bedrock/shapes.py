@@ -132,8 +132,9 @@ def _check_bounds(kind: str, meta: dict[str, Any], value: Any, path: str,
 def _has_type(kind: str, value: Any) -> bool:
     if kind in ("integer", "long"):
         return isinstance(value, int) and not isinstance(value, bool)
-    expected = {"string": str, "structure": dict, "list": list, "map": dict, "boolean": bool,
-                "timestamp": (int, float, str), "double": (int, float), "float": (int, float)}
+    expected: dict[str, type | tuple[type, ...]] = {
+        "string": str, "structure": dict, "list": list, "map": dict, "boolean": bool,
+        "timestamp": (int, float, str), "double": (int, float), "float": (int, float)}
     return isinstance(value, expected.get(kind, object))
 
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from bifrost_py.errors import AwsError, InternalError
 from bifrost_py.providers.local import LocalFiles
@@ -25,7 +25,8 @@ class S3App:
         self.account_id = account_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
+        body = _BodyState(receive)
+        request = Request(scope, body.receive)
         request_id = new_request_id()
         req: S3Request | None = None
         try:
@@ -40,4 +41,27 @@ class S3App:
                                       req.resource if req else "", request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
-        await response(scope, receive, send)
+        if not body.finished and _has_body(request):
+            # Answered without reading the body (a client that sent Expect: 100-continue never
+            # sends it): close, or the unread body would be taken for the next request.
+            response.headers["Connection"] = "close"
+        await response(scope, body.receive, send)
+
+
+class _BodyState:
+    """Wraps `receive` to know whether the request body was read to its end."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.finished = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            self.finished = True
+        return message
+
+
+def _has_body(request: Request) -> bool:
+    headers = request.headers
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers

@@ -125,7 +125,7 @@ async def receive_small(req: S3Request, limit: int) -> bytes:
             raise MaxMessageLengthExceeded()
     checksum = Checksum(wanted[0]) if wanted else None
     if checksum:
-        checksum.update(data)
+        checksum.update(bytes(data))
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
     _verify(req, md5, wanted, checksum.b64() if checksum else None, decoder)
     return bytes(data)

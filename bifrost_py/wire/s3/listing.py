@@ -81,7 +81,7 @@ async def _list(req: S3Request, files: LocalFiles, after: str) -> Listing:
         raise InvalidArgument("Invalid Encoding Method specified in Request",
                               ArgumentName="encoding-type", ArgumentValue=encoding)
     limit = parse_max(q, "max-keys", MAX_KEYS)
-    return await files.objects.list(req.bucket, q.get("prefix", ""), q.get("delimiter", ""),
+    return await files.objects.list_keys(req.bucket, q.get("prefix", ""), q.get("delimiter", ""),
                                     after, limit)
 
 

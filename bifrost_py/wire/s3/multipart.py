@@ -89,7 +89,7 @@ async def list_uploads(req: S3Request, files: LocalFiles) -> Response:
     q = req.query
     limit = parse_max(q, "max-uploads", 1000)
     key_marker, id_marker = q.get("key-marker", ""), q.get("upload-id-marker", "")
-    uploads = await files.uploads.list(req.bucket, q.get("prefix", ""), key_marker,
+    uploads = await files.uploads.list_uploads(req.bucket, q.get("prefix", ""), key_marker,
                                        id_marker if key_marker else "", limit + 1)
     page, truncated = uploads[:limit], len(uploads) > limit
     return xml.response("ListMultipartUploadsResult", {
