@@ -202,8 +202,7 @@ def main(argv: list[str] | None = None) -> None:
                 work = Path(tmp) / name
                 work.mkdir()
                 if name == "bifrost" and args.cprofile:
-                    wrap = [sys.executable, "-m", "cProfile", "-o", str(args.cprofile.resolve())]
-                    servers[name] = start_bifrost(work, wrap)
+                    servers[name] = start_bifrost(work, cprofile=args.cprofile.resolve())
                 else:
                     servers[name] = TARGETS[name](work)
                 samplers[name] = RssSampler(servers[name].pid).__enter__()
@@ -236,6 +235,9 @@ def main(argv: list[str] | None = None) -> None:
             for sampler in samplers.values():
                 sampler.__exit__()
             for server in servers.values():
+                if server.proc.poll() is not None:
+                    print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
+                          f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
                 server.stop()
     peaks = {n: s.peak for n, s in samplers.items()}
     print()

@@ -97,14 +97,15 @@ def _spawn(name: str, cmd: list[str], port: int, endpoint_path: str, health_path
     return server
 
 
-def start_bifrost(work_dir: Path, wrap: list[str] | None = None) -> Server:
-    """bifrost_py with a fresh data dir; `wrap` prefixes the command (e.g. a profiler)."""
+def start_bifrost(work_dir: Path, cprofile: Path | None = None) -> Server:
+    """bifrost_py with a fresh data dir; with `cprofile`, under cProfile writing stats there."""
     port = free_port()
     data = work_dir / "bifrost-data"
     data.mkdir(parents=True, exist_ok=True)
-    cmd = [str(BIN / "bifrost-py"), "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data)]
-    return _spawn("bifrost", [*(wrap or []), *cmd], port, "/bedrock/files", "/health", work_dir)
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)]
+    cmd = ([sys.executable, "-m", "bench.profile_bifrost", str(cprofile), *args] if cprofile
+           else [str(BIN / "bifrost-py"), *args])
+    return _spawn("bifrost", cmd, port, "/bedrock/files", "/health", work_dir)
 
 
 def start_moto(work_dir: Path) -> Server:

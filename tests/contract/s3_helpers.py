@@ -39,14 +39,22 @@ def status(response: dict[str, Any]) -> int:
     return int(response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-def expect_error(code: str, http_status: int, call: Callable[..., Any], /, *args: Any,
-                 **kwargs: Any) -> dict[str, Any]:
-    """Call `call(*args, **kwargs)`, require an S3 error with `code` and `http_status`."""
+def expect_status(http_status: int, call: Callable[..., Any], /, *args: Any,
+                  **kwargs: Any) -> dict[str, Any]:
+    """Call `call(*args, **kwargs)`, require an S3 error answer with `http_status`, return it."""
     with pytest.raises(ClientError) as info:
         call(*args, **kwargs)
     response: dict[str, Any] = info.value.response
-    assert (response["Error"].get("Code"), status(response)) == (code, http_status), response
+    assert status(response) == http_status, response
     assert_request_id(response)
+    return response
+
+
+def expect_error(code: str, http_status: int, call: Callable[..., Any], /, *args: Any,
+                 **kwargs: Any) -> dict[str, Any]:
+    """Call `call(*args, **kwargs)`, require an S3 error with `code` and `http_status`."""
+    response = expect_status(http_status, call, *args, **kwargs)
+    assert response["Error"].get("Code") == code, response
     return response
 
 

@@ -49,11 +49,12 @@ def replace_checksum(new: NewObject, algorithm: str | None, checksum: str | None
 
 
 def object_headers(obj: ObjectInfo, query: dict[str, str], with_checksum: bool) -> dict[str, str]:
+    # Lower-case names throughout, so a response-* override replaces rather than duplicates.
     headers = {
-        "ETag": obj.etag,
-        "Last-Modified": http_date(obj.modified),
-        "Content-Type": obj.content_type,
-        "Accept-Ranges": "bytes",
+        "etag": obj.etag,
+        "last-modified": http_date(obj.modified),
+        "content-type": obj.content_type,
+        "accept-ranges": "bytes",
         **obj.headers,
         **{META + k: v for k, v in obj.metadata.items()},
     }

@@ -53,13 +53,22 @@ async def list_objects_v1(req: S3Request, files: LocalFiles) -> Response:
     return xml.response("ListBucketResult", body)
 
 
+_TOKEN_MARK = b"bifrost:"
+
+
 def page_token(key: str | None) -> str:
-    return base64.urlsafe_b64encode((key or "").encode("utf-8")).decode("ascii")
+    return base64.urlsafe_b64encode(_TOKEN_MARK + (key or "").encode("utf-8")).decode("ascii")
 
 
 def parse_token(token: str) -> str:
+    """The key a token resumes after; a token this server did not make is InvalidArgument."""
+    if not token:
+        return ""
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+        if not raw.startswith(_TOKEN_MARK):
+            raise ValueError(token)
+        return raw[len(_TOKEN_MARK):].decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidArgument("The continuation token provided is incorrect",
                               ArgumentName="continuation-token") from None

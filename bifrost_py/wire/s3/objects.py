@@ -38,9 +38,9 @@ async def get_object(req: S3Request, files: LocalFiles) -> Response:
     span = _span(req, obj)
     headers = object_headers(obj, req.query, _checksum_mode(req) and span is None)
     start, end = span or (0, obj.size - 1)
-    headers["Content-Length"] = str(end - start + 1)
+    headers["content-length"] = str(end - start + 1)
     if span is not None:
-        headers["Content-Range"] = content_range(start, end, obj.size)
+        headers["content-range"] = content_range(start, end, obj.size)
     _parts_count(req, obj, headers)
     body = files.objects.read(obj, start, end) if obj.size else _empty()
     return StreamingResponse(body, 206 if span else 200, headers)
@@ -51,9 +51,9 @@ async def head_object(req: S3Request, files: LocalFiles) -> Response:
     span = _span(req, obj)
     headers = object_headers(obj, req.query, _checksum_mode(req) and span is None)
     start, end = span or (0, obj.size - 1)
-    headers["Content-Length"] = str(max(end - start + 1, 0))
+    headers["content-length"] = str(max(end - start + 1, 0))
     if span is not None:
-        headers["Content-Range"] = content_range(start, end, obj.size)
+        headers["content-range"] = content_range(start, end, obj.size)
     _parts_count(req, obj, headers)
     return Response(status_code=206 if span else 200, headers=headers)
 
@@ -126,7 +126,8 @@ def _part_span(part: str, obj: ObjectInfo) -> tuple[int, int] | None:
     if obj.parts_count is None:
         if number != 1:
             raise InvalidPartNumber()
-        return None
+        # S3 answers part 1 of a single-part object as a range over all of it (206).
+        return (0, obj.size - 1) if obj.size else None
     if number > len(obj.blobs):
         raise InvalidPartNumber()
     start = sum(size for _, size in obj.blobs[:number - 1])
