@@ -186,7 +186,7 @@ def input_format(model_id: str, model_input: JsonObject,
     """Which request shape the body has: anthropic, converse, titan or prompt (Llama, Mistral)."""
     if invocation_type == "Converse":
         return "converse"
-    if "messages" in model_input:
+    if "messages" in model_input or "anthropic_version" in model_input:
         return _messages_format(model_id, model_input)
     if "inputText" in model_input:
         return "titan"
@@ -200,7 +200,7 @@ def _messages_format(model_id: str, body: JsonObject) -> str:
         return "anthropic"
     if any(key in body for key in ("inferenceConfig", "toolConfig", "schemaVersion")):
         return "converse"
-    first = _first_content(body["messages"])
+    first = _first_content(body.get("messages"))
     if isinstance(first, str) or (isinstance(first, dict) and "type" in first):
         return "anthropic"
     if isinstance(first, dict):

@@ -12,9 +12,9 @@ from bifrost_py.domain.objects import Conditions, ObjectInfo, Part, Upload, mult
 from bifrost_py.errors import (
     BadDigest,
     EntityTooSmall,
-    InvalidArgument,
     InvalidPart,
     InvalidPartOrder,
+    MalformedXML,
     NoSuchUpload,
 )
 from bifrost_py.store.blobs import Blob
@@ -152,7 +152,7 @@ class Uploads:
 
 def _chosen_parts(requested: list[CompletedPart], stored: dict[int, Part]) -> list[Part]:
     if not requested:
-        raise InvalidArgument("You must specify at least one part.")
+        raise MalformedXML()
     numbers = [r.part_number for r in requested]
     if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
         raise InvalidPartOrder()

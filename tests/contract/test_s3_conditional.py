@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from s3_helpers import MIB, etag_of, expect_error, expect_status, get_bytes, status
 
+Condition = Callable[[str], dict[str, Any]]  # the object's ETag -> get_object arguments
 ORIGINAL = b"original content"
 OTHER_ETAG = etag_of(b"something else")
 FUTURE = datetime.now(UTC) + timedelta(days=1)
@@ -67,7 +69,7 @@ def test_head_failed_precondition_is_412(s3: Any, obj: tuple[str, str, str],
                               "if-none-match-star", "if-modified-since-future"])
 @pytest.mark.parametrize("operation", ["get_object", "head_object"])
 def test_not_modified_is_304(s3: Any, obj: tuple[str, str, str], operation: str,
-                             make: Any) -> None:
+                             make: Condition) -> None:
     bucket, key, etag = obj
     response = expect_error("304", 304, getattr(s3, operation), Bucket=bucket, Key=key,
                             **make(etag))
@@ -84,7 +86,7 @@ def test_not_modified_is_304(s3: Any, obj: tuple[str, str, str], operation: str,
                               "if-none-match-other", "if-modified-since-past",
                               "if-unmodified-since-future"])
 def test_satisfied_read_precondition_returns_the_object(s3: Any, obj: tuple[str, str, str],
-                                                        make: Any) -> None:
+                                                        make: Condition) -> None:
     bucket, key, etag = obj
     got = s3.get_object(Bucket=bucket, Key=key, **make(etag))
     assert (status(got), got["Body"].read()) == (200, ORIGINAL)

@@ -46,7 +46,7 @@ async def body(*chunks: bytes) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def put(store: ObjectStore, key: str, data: bytes, bucket: str = "b",
+async def put(store: ObjectStore, key: str, data: bytes, bucket: str = "bkt",
               conditions: Conditions = NO_CONDITIONS) -> str:
     await store.bucket_for_write(bucket)
     blob = await store.blobs.write(body(data), max_size=2**30)
@@ -54,7 +54,7 @@ async def put(store: ObjectStore, key: str, data: bytes, bucket: str = "b",
     return obj.etag
 
 
-async def read(store: ObjectStore, key: str, bucket: str = "b") -> bytes:
+async def read(store: ObjectStore, key: str, bucket: str = "bkt") -> bytes:
     obj = await store.get(bucket, key)
     return b"".join([c async for c in store.read(obj, 0, obj.size - 1)])
 
@@ -114,7 +114,7 @@ def test_listing_pages_through_common_prefixes_without_loss_or_repeats(tmp_path:
         seen: list[str] = []
         after = ""
         while True:
-            page = await store.list_keys("b", delimiter="/", after=after, max_keys=4)
+            page = await store.list_keys("bkt", delimiter="/", after=after, max_keys=4)
             seen += [o.key for o in page.objects] + page.prefixes
             if not page.truncated:
                 break
@@ -129,7 +129,7 @@ def test_listing_with_a_prefix_stops_at_its_end(tmp_path: Path) -> None:
     async def test(store: ObjectStore) -> None:
         for key in ["a/1", "a/2", "ab", "b"]:
             await put(store, key, b"x")
-        page = await store.list_keys("b", prefix="a/")
+        page = await store.list_keys("bkt", prefix="a/")
         assert [o.key for o in page.objects] == ["a/1", "a/2"] and not page.truncated
 
     run(tmp_path, test)
@@ -138,8 +138,8 @@ def test_listing_with_a_prefix_stops_at_its_end(tmp_path: Path) -> None:
 def test_multipart_completion_rules(tmp_path: Path) -> None:
     async def test(store: ObjectStore) -> None:
         uploads = Uploads(store)
-        await store.bucket_for_write("b")
-        upload = await uploads.create("b", "k", NewObject())
+        await store.bucket_for_write("bkt")
+        upload = await uploads.create("bkt", "k", NewObject())
         small = await uploads.put_part(upload, 1, await store.blobs.write(
             body(b"a"), max_size=2**30))
         last = await uploads.put_part(upload, 2, await store.blobs.write(
@@ -165,10 +165,10 @@ def test_sweep_removes_blobs_no_row_points_at(tmp_path: Path) -> None:
         await put(store, "k", b"kept")
         orphan = await store.blobs.write(body(b"orphan"), max_size=100)
         store.blobs.publish(orphan)
-        kept = (await store.get("b", "k")).blobs[0][0]
+        kept = (await store.get("bkt", "k")).blobs[0][0]
         assert store.blobs.sweep({kept}) == 1
         assert await read(store, "k") == b"kept"
         with pytest.raises(NoSuchKey):
-            await store.get("b", "gone")
+            await store.get("bkt", "gone")
 
     run(tmp_path, test)

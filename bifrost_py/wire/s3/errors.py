@@ -7,8 +7,9 @@ from starlette.responses import Response
 from bifrost_py.errors import AwsError
 from bifrost_py.wire.s3.xml import render
 
-# HEAD answers, 304 and 412 carry no body (botocore reads the code from the status alone).
-_NO_BODY_STATUSES = {304, 412}
+# HEAD answers and 304 carry no body (botocore reads the code from the status alone). A 412 to
+# any other method has its XML body, as S3 sends it, so clients see PreconditionFailed.
+_NO_BODY_STATUSES = {304}
 
 
 def error_response(error: AwsError, method: str, resource: str, request_id: str) -> Response:
