@@ -30,11 +30,13 @@ class ControlPlane:
         return job
 
     async def job(self, identifier: str) -> Job:
+        """The job a jobIdentifier names: its bare id, or its ARN (in this region and account)."""
         job_id = job_id_of(identifier)
-        if job_id is None:
+        job = await self.jobs.get(job_id) if job_id else None
+        if job is None or (identifier != job_id and identifier != job.arn):
             raise ResourceNotFoundException(f"The model invocation job {identifier} was not "
                                             "found.")
-        return await self.jobs.get(job_id)
+        return job
 
     async def stop(self, identifier: str) -> None:
         job = await self.job(identifier)
@@ -42,7 +44,7 @@ class ControlPlane:
         self.wake()
 
     async def tagged_job(self, arn: str) -> Job:
-        """The job a resourceARN names; any other ARN is not a resource of this server."""
+        """The job a resourceARN names; a bare id or any other ARN names no resource here."""
         job = await self.job(arn)
         if job.arn != arn:
             raise ResourceNotFoundException(f"The resource {arn} was not found.")

@@ -27,6 +27,7 @@ from bifrost_py.domain.jobs import (
     PARTIALLY_COMPLETED,
     SCHEDULED,
     STOPPED,
+    SUBMITTED,
     VALIDATING,
     Counts,
     Job,
@@ -73,14 +74,18 @@ class LocalJobs:
                 path.unlink()
 
     async def _run(self, job: Job, stop: asyncio.Event) -> None:
-        await self.jobs.update(job.job_id, status=VALIDATING)
+        # A job resumed after a restart keeps its status; a new one goes through validation.
+        starting = job.status in (SUBMITTED, VALIDATING, SCHEDULED)
+        if starting:
+            await self.jobs.update(job.job_id, status=VALIDATING)
         inputs = await self._inputs(job)
         total = 0
         for obj in inputs:
             total += await _count(self.objects.read(obj, 0, obj.size - 1))
-        await self.jobs.update(job.job_id, status=SCHEDULED, counts=Counts(total=total))
-        await self.jobs.update(job.job_id, status=IN_PROGRESS)
         spools = self._spools(job, len(inputs))
+        if starting:
+            await self.jobs.update(job.job_id, status=SCHEDULED, counts=Counts(total=total))
+            await self.jobs.update(job.job_id, status=IN_PROGRESS)
         settings = self.config.settings(job.model_id)
         backend = make_backend(settings)
         reporter = asyncio.create_task(self._report(job, spools, total))

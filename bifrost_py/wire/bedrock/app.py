@@ -36,8 +36,9 @@ class BedrockApp:
             handler, labels = _match(scope)
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"),
                                    keep_blank_values=True))
+            provider = self.plane.provider(request.headers)
             req = BedrockRequest(scope["method"], labels, query, request.headers,
-                                 await _body(request), request_id)
+                                 await _body(request), request_id, provider)
             response = await handler(req, self.plane)
         except AwsError as error:
             response = error_response(error)

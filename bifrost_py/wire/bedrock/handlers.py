@@ -23,10 +23,9 @@ def _params(name: str, req: BedrockRequest, provider: str = "bedrock") -> dict[s
 
 
 async def create_job(req: BedrockRequest, plane: ControlPlane) -> Response:
-    provider = plane.provider(req.headers)
-    params = _params("CreateModelInvocationJob", req, provider)
+    params = _params("CreateModelInvocationJob", req, req.provider)
     tags = [(t["key"], t["value"]) for t in params.get("tags", [])]
-    job = await plane.create(params, provider, tags)
+    job = await plane.create(params, req.provider, tags)
     return json_response({"jobArn": job.arn})
 
 

@@ -18,6 +18,7 @@ class BedrockRequest:
     headers: Headers
     body: bytes
     request_id: str
+    provider: str  # from x-model-provider, checked against the configured providers
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:

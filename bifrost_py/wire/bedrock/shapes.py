@@ -118,9 +118,9 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str],
 
 def _check_bounds(kind: str, meta: dict[str, Any], value: Any, path: str,
                   errors: list[str]) -> None:
-    measure, what = (value, "value") if kind in ("integer", "long") else (len(value), "length")
     if kind not in ("integer", "long", "string", "list", "map"):
         return
+    measure, what = (value, "value") if kind in ("integer", "long") else (len(value), "length")
     if "min" in meta and measure < meta["min"]:
         errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must "
                       f"have {what} greater than or equal to {meta['min']}")

@@ -1,0 +1,171 @@
+"""A job survives its server: killed with SIGKILL mid-job, or stopped with SIGTERM, the server
+comes back on the same data directory and finishes the job with every record exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+from bedrock_helpers import (
+    assert_manifest_matches,
+    bedrock_client,
+    counts,
+    create_job,
+    get_job,
+    job_id,
+    manifest,
+    numbered_records,
+    output_lines,
+    put_records,
+    record_ids,
+    s3_client,
+    wait_for,
+    wait_for_progress,
+    wait_for_status,
+    write_config,
+)
+
+MODEL = "restart-echo"
+RECORDS = 200
+# 200 records at 60 ms, 4 at a time: about 3 s, long enough to interrupt the job partway.
+CONFIG = f"""
+[providers.local.models."{MODEL}"]
+latency_ms = 60
+concurrency = 4
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """`python -m bifrost_py serve` in a subprocess, on a free port and a given data dir."""
+
+    def __init__(self, config: Path, data_dir: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log: IO[bytes] = log.open("ab")
+        self.log_path = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bifrost_py", "serve", "--config", str(config),
+             "--port", str(self.port), "--data-dir", str(data_dir)],
+            stdout=self._log, stderr=subprocess.STDOUT)
+        wait_for(self._healthy, bool, timeout=20, interval=0.05, what="server start")
+
+    @property
+    def s3_url(self) -> str:
+        return f"{self.url}/bedrock/files"
+
+    @property
+    def bedrock_url(self) -> str:
+        return f"{self.url}/bedrock"
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the server exited with {self.process.returncode}:\n"
+                                 f"{self.log_path.read_text(errors='replace')}")
+        try:
+            return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def signal(self, number: int, timeout: float = 10) -> int:
+        """Send `number` and wait for the process to exit; its exit code."""
+        os.kill(self.process.pid, number)
+        return self.process.wait(timeout=timeout)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._log.close()
+
+
+StartServer = Callable[[], ServerProcess]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Start a server process on tmp_path's data dir (again after a restart); all are closed."""
+    config = write_config(tmp_path, CONFIG)
+    started: list[ServerProcess] = []
+
+    def start() -> ServerProcess:
+        server = ServerProcess(config, tmp_path / "data", tmp_path / "server.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def start_slow_job(server: ServerProcess) -> str:
+    """A job of RECORDS slow records, watched until it is partway through; its ARN."""
+    bedrock, s3 = bedrock_client(server), s3_client(server)
+    s3.create_bucket(Bucket="restart")
+    input_uri = put_records(s3, "restart", "in.jsonl", numbered_records(RECORDS))
+    arn = create_job(bedrock, input_uri, "s3://restart/out/", model_id=MODEL)
+    wait_for_progress(bedrock, arn)
+    return arn
+
+
+def assert_finished_once(server: ServerProcess, arn: str) -> None:
+    """The job completed on `server` with every record in its output exactly once."""
+    bedrock, s3 = bedrock_client(server), s3_client(server)
+    job = wait_for_status(bedrock, arn, timeout=30)
+    assert job["status"] == "Completed", job
+    assert counts(job) == {"totalRecordCount": RECORDS, "processedRecordCount": RECORDS,
+                           "successRecordCount": RECORDS, "errorRecordCount": 0}
+    lines = output_lines(s3, "restart", arn)
+    assert sorted(record_ids(lines)) == [r["recordId"] for r in numbered_records(RECORDS)]
+    assert all("modelOutput" in line for line in lines)
+    assert_manifest_matches(job, manifest(s3, "restart", arn), lines)
+
+
+def test_a_job_killed_with_sigkill_midway_resumes_and_writes_every_record_once(
+        start_server: StartServer) -> None:
+    first = start_server()
+    arn = start_slow_job(first)
+    assert first.signal(signal.SIGKILL) == -signal.SIGKILL
+
+    second = start_server()
+    assert get_job(bedrock_client(second), job_id(arn))["jobArn"] == arn
+    assert_finished_once(second, arn)
+
+
+def test_sigterm_stops_the_server_cleanly_and_the_job_resumes_after_restart(
+        start_server: StartServer) -> None:
+    first = start_server()
+    arn = start_slow_job(first)
+    started = time.monotonic()
+    exit_code = first.signal(signal.SIGTERM)
+    assert time.monotonic() - started < 5
+    assert "Application shutdown complete" in first.log_path.read_text()
+
+    second = start_server()
+    assert_finished_once(second, arn)
+    assert exit_code == 0, f"exit code {exit_code} after SIGTERM"
+
+
+def test_an_idle_server_exits_zero_on_sigterm(start_server: StartServer) -> None:
+    server = start_server()
+    bedrock_client(server).list_model_invocation_jobs()
+    started = time.monotonic()
+    exit_code = server.signal(signal.SIGTERM)
+    assert time.monotonic() - started < 5
+    assert "Application shutdown complete" in server.log_path.read_text()
+    assert exit_code == 0, f"exit code {exit_code} after SIGTERM"
