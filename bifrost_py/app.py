@@ -46,6 +46,7 @@ class Server:
     async def open(self) -> None:
         self.blobs.open()
         await self.db.open()
+        await self.local.objects.open()
         referenced = {blob for (blob,) in await self.db.fetchall(
             "SELECT json_extract(value, '$[0]') FROM objects, json_each(objects.blobs) "
             "UNION SELECT blob FROM parts")}

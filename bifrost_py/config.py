@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import os
 import re
 import tomllib
@@ -104,22 +105,81 @@ class LocalConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    """What every provider with its own batch API shares."""
+
+    poll_interval: float = 30.0     # seconds between status polls of a running upstream batch
+    timeout_seconds: float = 120.0  # per upstream HTTP call
+    max_retries: int = 4            # per upstream HTTP call, on 429, 5xx and connection errors
+
+
+@dataclass(frozen=True)
+class OpenAIConfig(RemoteConfig):
+    api_key: str = ""
+    base_url: str = "https://api.openai.com/v1"
+    # Azure OpenAI: set base_url to the resource endpoint and api_version; [models] maps ids to
+    # deployment names.
+    api_version: str = ""
+    completion_window: str = "24h"
+
+
+@dataclass(frozen=True)
+class GeminiConfig(RemoteConfig):
+    api_key: str = ""
+    base_url: str = "https://generativelanguage.googleapis.com"
+    api_version: str = "v1beta"
+
+
+@dataclass(frozen=True)
+class AnthropicConfig(RemoteConfig):
+    api_key: str = ""
+    base_url: str = "https://api.anthropic.com"
+
+
+@dataclass(frozen=True)
+class BedrockConfig(RemoteConfig):
+    region: str = "us-west-2"
+    # Empty keys: botocore's usual credential chain (environment, profile, instance role).
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    session_token: str = ""
+    s3_endpoint_url: str = ""       # empty: AWS; set to MinIO, LocalStack or moto
+    bedrock_endpoint_url: str = ""  # empty: AWS
+    role_arn: str = ""              # used when a request's roleArn is not a real role ARN
+
+
+@dataclass(frozen=True)
 class ProvidersConfig:
     local: LocalConfig = field(default_factory=LocalConfig)
+    openai: OpenAIConfig | None = None
+    gemini: GeminiConfig | None = None
+    anthropic: AnthropicConfig | None = None
+    bedrock: BedrockConfig | None = None
 
 
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
+    # Bedrock model id -> {provider: the provider's model name}
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def model_name(self, model_id: str, provider: str) -> str:
+        """The name `provider` knows `model_id` by; unmapped ids are sent as they are."""
+        return self.models.get(model_id, {}).get(provider, model_id)
 
     @property
     def data_path(self) -> Path:
         return Path(self.server.data_dir)
 
-    def configured_providers(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self.providers)
-                if getattr(self.providers, f.name) is not None]
+    def configured_providers(self) -> tuple[str, ...]:
+        return self._configured
+
+    @functools.cached_property
+    def _configured(self) -> tuple[str, ...]:
+        # Asked on every request: computed once.
+        return tuple(f.name for f in dataclasses.fields(self.providers)
+                     if getattr(self.providers, f.name) is not None)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,

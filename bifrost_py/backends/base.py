@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bifrost_py.domain.records import Completion, Prompt
+from bifrost_py.domain.records.neutral import Completion, Prompt
 
 
 class BackendError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from bifrost_py.domain.records import (
+from bifrost_py.domain.records.neutral import (
     Completion,
     Prompt,
     count_tokens,

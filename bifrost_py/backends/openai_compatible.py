@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from bifrost_py.backends.base import BackendError
-from bifrost_py.domain.records import Completion, Prompt, from_openai_chat, to_openai_chat
+from bifrost_py.domain.records.neutral import Completion, Prompt
+from bifrost_py.domain.records.openai_chat import from_openai_chat, to_openai_chat
 
 RETRY_BASE = 0.5
 RETRY_CAP = 20.0
@@ -179,7 +180,7 @@ _CONNECTION_ERRORS = (OSError, EOFError, asyncio.LimitOverrunError, ValueError)
 
 
 class _StaleConnection(Exception):
-    """A pooled connection the server had already closed: nothing was sent upstream."""
+    """A pooled connection the server closed before answering: resend on another one."""
 
 
 class Http11Pool:

@@ -42,6 +42,7 @@ class ObjectInfo:
     checksum_type: str | None = None
     blobs: tuple[tuple[str, int], ...] = ()
     parts_count: int | None = None
+    data: bytes | None = None  # the content itself, for small objects stored in their row
 
 
 @dataclass(frozen=True)

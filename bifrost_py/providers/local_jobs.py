@@ -34,15 +34,10 @@ from bifrost_py.domain.jobs import (
     parse_s3_uri,
 )
 from bifrost_py.domain.objects import ObjectInfo
-from bifrost_py.domain.records import (
-    BadLine,
-    RecordError,
-    error_line,
-    output_line,
-    parse_line,
-    to_model_output,
-    to_prompt,
-)
+from bifrost_py.domain.records.fields import RecordError
+from bifrost_py.domain.records.lines import BadLine, error_line, output_line, parse_line
+from bifrost_py.domain.records.outputs import to_model_output
+from bifrost_py.domain.records.prompt import to_prompt
 from bifrost_py.errors import AwsError
 from bifrost_py.store.jobs import JobStore
 from bifrost_py.store.objects import ObjectStore

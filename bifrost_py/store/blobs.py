@@ -15,11 +15,13 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from bifrost_py.errors import EntityTooLarge
 from bifrost_py.wire.s3.checksums import Checksum
 
 READ_CHUNK = 256 * 1024
+INLINE_MAX = 64 * 1024
 GRACE_SECONDS = 30.0
 Segment = tuple[str, int]  # (blob id, size): an object is one or more blobs in order
 
@@ -31,7 +33,8 @@ class Blob:
     md5: str
     checksum_algorithm: str | None
     checksum: str | None  # base64 of checksum_algorithm's digest
-    tmp_path: Path
+    tmp_path: Path | None  # None when the body is small enough to live in its database row
+    data: bytes | None = None
 
 
 class BlobStore:
@@ -40,50 +43,81 @@ class BlobStore:
         self.tmp = root / "tmp"
         self.fsync = fsync
         self._pending: set[str] = set()
+        self._subdirs: set[str] = set()
 
     def open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
         for leftover in self.tmp.iterdir():
             leftover.unlink(missing_ok=True)
+        self._subdirs = {p.name for p in self.dir.iterdir()}
 
     def path(self, blob_id: str) -> Path:
         return self.dir / blob_id[:2] / blob_id
 
     async def write(self, chunks: AsyncIterable[bytes], *, max_size: int,
-                    checksum_algorithm: str | None = None) -> Blob:
-        """Stream `chunks` to a temp file; the caller publishes or discards the result."""
-        blob_id = uuid.uuid4().hex
-        tmp_path = self.tmp / blob_id
+                    checksum_algorithm: str | None = None, inline: bool = True) -> Blob:
+        """Stream `chunks` into a blob; the caller publishes or discards the result.
+
+        A body of at most INLINE_MAX bytes stays in memory and is stored in its database row:
+        creating a file per small object costs more than everything else a PUT does.
+        """
         md5 = hashlib.md5(usedforsecurity=False)
         checksum = Checksum(checksum_algorithm) if checksum_algorithm else None
+        buffer = bytearray()
+        file: BinaryIO | None = None
+        blob_id = uuid.uuid4().hex
+        tmp_path = self.tmp / blob_id
         size = 0
         try:
-            with open(tmp_path, "wb") as f:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_size:
-                        raise EntityTooLarge(MaxSizeAllowed=str(max_size))
-                    f.write(chunk)
-                    md5.update(chunk)
-                    if checksum:
-                        checksum.update(chunk)
-                if self.fsync:
-                    f.flush()
-                    await asyncio.to_thread(os.fsync, f.fileno())
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_size:
+                    raise EntityTooLarge(MaxSizeAllowed=str(max_size))
+                md5.update(chunk)
+                if checksum:
+                    checksum.update(chunk)
+                if file is None and (not inline or size > INLINE_MAX):
+                    file = open(tmp_path, "wb")  # noqa: SIM115 - closed below
+                    file.write(buffer)
+                    buffer.clear()
+                if file is None:
+                    buffer += chunk
+                else:
+                    file.write(chunk)
+            if file is None and not inline:
+                file = open(tmp_path, "wb")  # noqa: SIM115 - closed below
+            if file is not None:
+                await self._close(file)
         except BaseException:
-            tmp_path.unlink(missing_ok=True)
+            if file is not None:
+                file.close()
+                tmp_path.unlink(missing_ok=True)
             raise
-        return Blob(blob_id, size, md5.hexdigest(), checksum_algorithm,
-                    checksum.b64() if checksum else None, tmp_path)
+        digest = checksum.b64() if checksum else None
+        if file is None:
+            return Blob(blob_id, size, md5.hexdigest(), checksum_algorithm, digest, None,
+                        bytes(buffer))
+        return Blob(blob_id, size, md5.hexdigest(), checksum_algorithm, digest, tmp_path)
+
+    async def _close(self, file: BinaryIO) -> None:
+        if self.fsync:
+            file.flush()
+            await asyncio.to_thread(os.fsync, file.fileno())
+        file.close()
 
     def publish(self, blob: Blob) -> None:
-        final = self.path(blob.id)
-        final.parent.mkdir(exist_ok=True)
-        os.replace(blob.tmp_path, final)
+        if blob.tmp_path is None:
+            return
+        sub = blob.id[:2]
+        if sub not in self._subdirs:
+            (self.dir / sub).mkdir(exist_ok=True)
+            self._subdirs.add(sub)
+        os.replace(blob.tmp_path, self.dir / sub / blob.id)
 
     def discard(self, blob: Blob) -> None:
-        blob.tmp_path.unlink(missing_ok=True)
+        if blob.tmp_path is not None:
+            blob.tmp_path.unlink(missing_ok=True)
 
     def delete(self, blob_ids: Iterable[str]) -> None:
         for blob_id in blob_ids:

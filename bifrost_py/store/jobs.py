@@ -38,18 +38,17 @@ class JobStore:
 
     async def create(self, job: Job, tags: list[tuple[str, str]]) -> Job:
         """Insert `job`; a repeated clientRequestToken returns the job it first created."""
-        async with self.db.write() as conn:
+        def insert(conn: sqlite3.Connection) -> Job:
             if job.client_token:
-                rows = list(await conn.execute_fetchall(
-                    "SELECT * FROM jobs WHERE client_token = ?", (job.client_token,)))
-                if rows:
-                    return job_from_row(rows[0])
-            busy = await conn.execute_fetchall(
-                f"SELECT 1 FROM jobs WHERE name = ? AND status NOT IN ({_ENDED_SQL})",
-                (job.name,))
+                row = conn.execute("SELECT * FROM jobs WHERE client_token = ?",
+                                   (job.client_token,)).fetchone()
+                if row:
+                    return job_from_row(row)
+            busy = conn.execute(f"SELECT 1 FROM jobs WHERE name = ? AND status NOT IN "
+                                f"({_ENDED_SQL})", (job.name,)).fetchone()
             if busy:
                 raise ConflictException(f"A job named {job.name} is already in progress.")
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO jobs (job_id, arn, name, provider, model_id, role_arn, client_token, "
                 "status, submit_time, last_modified, input_config, output_config, vpc_config, "
                 "timeout_hours, invocation_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -59,9 +58,11 @@ class JobStore:
                  json.dumps(job.input_config), json.dumps(job.output_config),
                  json.dumps(job.vpc_config) if job.vpc_config else None, job.timeout_hours,
                  job.invocation_type))
-            await conn.executemany("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)",
-                                   [(job.arn, k, v) for k, v in dict(tags).items()])
-        return job
+            conn.executemany("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)",
+                             [(job.arn, k, v) for k, v in dict(tags).items()])
+            return job
+
+        return await self.db.transaction(insert)
 
     async def get(self, job_id: str) -> Job:
         row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
@@ -99,24 +100,24 @@ class JobStore:
                           output_tokens=counts.output_tokens)
         fields["last_modified"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        async with self.db.write() as conn:
-            await conn.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?",
-                               [*fields.values(), job_id])
+        await self.db.transaction(lambda conn: conn.execute(
+            f"UPDATE jobs SET {assignments} WHERE job_id = ?", [*fields.values(), job_id]))
 
     async def request_stop(self, job_id: str) -> Job:
-        async with self.db.write() as conn:
-            rows = list(await conn.execute_fetchall("SELECT * FROM jobs WHERE job_id = ?",
-                                                    (job_id,)))
-            if not rows:
+        def stop(conn: sqlite3.Connection) -> Job:
+            row = conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
                 raise ResourceNotFoundException(
                     f"The model invocation job {job_id} was not found.")
-            job = job_from_row(rows[0])
+            job = job_from_row(row)
             if job.ended:
                 raise ValidationException(f"The job {job_id} has already ended "
                                           f"(status {job.status}) and cannot be stopped.")
-            await conn.execute("UPDATE jobs SET stop_requested = 1, status = 'Stopping', "
-                               "last_modified = ? WHERE job_id = ?", (time.time(), job_id))
-        return job
+            conn.execute("UPDATE jobs SET stop_requested = 1, status = 'Stopping', "
+                         "last_modified = ? WHERE job_id = ?", (time.time(), job_id))
+            return job
+
+        return await self.db.transaction(stop)
 
     # tags
 
@@ -126,18 +127,18 @@ class JobStore:
         return [(r["key"], r["value"]) for r in rows]
 
     async def tag(self, arn: str, tags: list[tuple[str, str]]) -> None:
-        async with self.db.write() as conn:
-            await conn.executemany("INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?, ?, ?)",
-                                   [(arn, k, v) for k, v in tags])
-            rows = await conn.execute_fetchall("SELECT count(*) FROM tags WHERE arn = ?", (arn,))
-            count = next(iter(rows))[0]
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?, ?, ?)",
+                             [(arn, k, v) for k, v in tags])
+            count = conn.execute("SELECT count(*) FROM tags WHERE arn = ?", (arn,)).fetchone()[0]
             if count > MAX_TAGS:
                 raise TooManyTagsException(resourceName=arn)
 
+        await self.db.transaction(insert)
+
     async def untag(self, arn: str, keys: list[str]) -> None:
-        async with self.db.write() as conn:
-            await conn.executemany("DELETE FROM tags WHERE arn = ? AND key = ?",
-                                   [(arn, k) for k in keys])
+        await self.db.transaction(lambda conn: conn.executemany(
+            "DELETE FROM tags WHERE arn = ? AND key = ?", [(arn, k) for k in keys]))
 
 
 def job_from_row(row: sqlite3.Row) -> Job:

@@ -85,4 +85,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (arn, key)
     ) WITHOUT ROWID;
     """,
+    # 3: small objects live in their row; provider file ids are found by ETag.
+    """
+    ALTER TABLE objects ADD COLUMN data BLOB;
+    CREATE INDEX objects_by_etag ON objects (etag);
+    """,
 ]

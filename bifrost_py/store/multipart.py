@@ -46,14 +46,16 @@ class Uploads:
                         headers=new.headers or {}, metadata=new.metadata or {},
                         checksum_algorithm=new.checksum_algorithm,
                         checksum_type=new.checksum_type)
-        async with self.db.write() as conn:
-            await require_bucket(conn, bucket)
-            await conn.execute(
+        def insert(conn: sqlite3.Connection) -> None:
+            require_bucket(conn, bucket)
+            conn.execute(
                 "INSERT INTO uploads (upload_id, bucket, key, initiated, content_type, headers, "
                 "metadata, checksum_algorithm, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (upload.upload_id, bucket, key, upload.initiated, upload.content_type,
                  json.dumps(upload.headers), json.dumps(upload.metadata),
                  upload.checksum_algorithm, upload.checksum_type))
+
+        await self.db.transaction(insert)
         return upload
 
     async def get(self, bucket: str, key: str, upload_id: str) -> Upload:
@@ -66,25 +68,29 @@ class Uploads:
         return _upload(row)
 
     async def put_part(self, upload: Upload, part_number: int, blob: Blob) -> Part:
+        # Parts are always files: completing an upload publishes them as the object's segments.
+        assert blob.tmp_path is not None, "a part must be written with inline=False"
         part = Part(part_number, blob.size, f'"{blob.md5}"', time.time(), blob.checksum, blob.id)
+
+        def insert(conn: sqlite3.Connection) -> list[str]:
+            _require_upload(conn, upload.upload_id)
+            old = [r["blob"] for r in conn.execute(
+                "SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
+                (upload.upload_id, part_number))]
+            conn.execute(
+                "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, modified, "
+                "checksum, blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (upload.upload_id, part_number, part.size, part.etag, part.modified,
+                 part.checksum, part.blob))
+            return old
+
         self.blobs.publish(blob)
         try:
-            async with self.db.write() as conn:
-                if not await conn.execute_fetchall(
-                        "SELECT 1 FROM uploads WHERE upload_id = ?", (upload.upload_id,)):
-                    raise NoSuchUpload(UploadId=upload.upload_id)
-                old = list(await conn.execute_fetchall(
-                    "SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
-                    (upload.upload_id, part_number)))
-                await conn.execute(
-                    "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, modified, "
-                    "checksum, blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (upload.upload_id, part_number, part.size, part.etag, part.modified,
-                     part.checksum, part.blob))
+            replaced = await self.db.transaction(insert)
         except BaseException:
             self.blobs.delete([blob.id])
             raise
-        self.blobs.delete_later([r["blob"] for r in old])
+        self.blobs.delete_later(replaced)
         return part
 
     async def parts(self, upload_id: str, after: int = 0, limit: int = MAX_PARTS) -> list[Part]:
@@ -104,11 +110,13 @@ class Uploads:
         return [_upload(r) for r in rows]
 
     async def abort(self, upload: Upload) -> None:
-        async with self.db.write() as conn:
-            rows = list(await conn.execute_fetchall(
-                "SELECT blob FROM parts WHERE upload_id = ?", (upload.upload_id,)))
-            await conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
-        self.blobs.delete_later([r["blob"] for r in rows])
+        def delete(conn: sqlite3.Connection) -> list[str]:
+            blobs = [r["blob"] for r in conn.execute(
+                "SELECT blob FROM parts WHERE upload_id = ?", (upload.upload_id,))]
+            conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
+            return blobs
+
+        self.blobs.delete_later(await self.db.transaction(delete))
 
     async def complete(self, upload: Upload, requested: list[CompletedPart],
                        conditions: Conditions, full_checksum: str | None = None) -> ObjectInfo:
@@ -122,12 +130,13 @@ class Uploads:
             checksum_algorithm=upload.checksum_algorithm if checksum else None,
             checksum=checksum, checksum_type=upload.checksum_type if checksum else None,
             blobs=tuple((p.blob, p.size) for p in chosen), parts_count=len(chosen))
-        async with self.db.write() as conn:
-            if not await conn.execute_fetchall(
-                    "SELECT 1 FROM uploads WHERE upload_id = ?", (upload.upload_id,)):
-                raise NoSuchUpload(UploadId=upload.upload_id)
-            replaced = await self.objects.replace(conn, obj, conditions)
-            await conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
+        def publish(conn: sqlite3.Connection) -> list[str]:
+            _require_upload(conn, upload.upload_id)
+            replaced = self.objects.replace(conn, obj, conditions)
+            conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
+            return replaced
+
+        replaced = await self.db.transaction(publish)
         used = {p.blob for p in chosen}
         self.blobs.delete_later(replaced + [p.blob for p in stored.values() if p.blob not in used])
         return obj
@@ -167,6 +176,11 @@ def _chosen_parts(requested: list[CompletedPart], stored: dict[int, Part]) -> li
             raise EntityTooSmall(ProposedSize=str(part.size), MinSizeAllowed=str(MIN_PART_SIZE),
                                  PartNumber=str(part.part_number), ETag=part.etag)
     return chosen
+
+
+def _require_upload(conn: sqlite3.Connection, upload_id: str) -> None:
+    if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
+        raise NoSuchUpload(UploadId=upload_id)
 
 
 def _upload(row: sqlite3.Row) -> Upload:

@@ -8,8 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiosqlite
-
 from bifrost_py.domain.objects import (
     Bucket,
     Conditions,
@@ -28,6 +26,9 @@ from bifrost_py.store.blobs import Blob, BlobStore
 from bifrost_py.store.db import Database
 
 _LIST_BATCH = 1000
+# Every column but the inline bytes, which listings never need.
+_COLUMNS = ("bucket, key, size, etag, modified, content_type, headers, metadata, "
+            "checksum_algorithm, checksum, checksum_type, blobs, parts_count")
 NO_CONDITIONS = Conditions()
 # Skips every key that starts with a common prefix: sorts after any realistic continuation.
 _PAST = "\U0010ffff"
@@ -50,16 +51,25 @@ class ObjectStore:
         self.db = db
         self.blobs = blobs
         self.auto_create_buckets = auto_create_buckets
+        # Bucket names, loaded at start-up and kept in step by this process (the only writer):
+        # the check before a body is read then costs no database round trip.
+        self._buckets: set[str] = set()
+
+    async def open(self) -> None:
+        self._buckets = {r["name"] for r in await self.db.fetchall("SELECT name FROM buckets")}
 
     # buckets
 
     async def create_bucket(self, name: str) -> None:
-        async with self.db.write() as conn:
+        def insert(conn: sqlite3.Connection) -> None:
             try:
-                await conn.execute("INSERT INTO buckets (name, created) VALUES (?, ?)",
-                                   (name, time.time()))
+                conn.execute("INSERT INTO buckets (name, created) VALUES (?, ?)",
+                             (name, time.time()))
             except sqlite3.IntegrityError:
                 raise BucketAlreadyOwnedByYou(BucketName=name) from None
+
+        await self.db.transaction(insert)
+        self._buckets.add(name)
 
     async def head_bucket(self, name: str) -> Bucket:
         row = await self.db.fetchone("SELECT name, created FROM buckets WHERE name = ?", (name,))
@@ -72,57 +82,70 @@ class ObjectStore:
         return [Bucket(r["name"], r["created"]) for r in rows]
 
     async def delete_bucket(self, name: str) -> None:
-        async with self.db.write() as conn:
-            await require_bucket(conn, name)
-            busy = await conn.execute_fetchall(
-                "SELECT 1 FROM objects WHERE bucket = ? UNION ALL "
-                "SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1", (name, name))
+        def delete(conn: sqlite3.Connection) -> None:
+            require_bucket(conn, name)
+            busy = conn.execute("SELECT 1 FROM objects WHERE bucket = ? UNION ALL "
+                                "SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1",
+                                (name, name)).fetchone()
             if busy:
                 raise BucketNotEmpty(BucketName=name)
-            await conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+
+        await self.db.transaction(delete)
+        self._buckets.discard(name)
 
     async def bucket_for_write(self, name: str) -> None:
         """Checked before a body is read, so a PUT into a missing bucket fails fast."""
-        try:
-            await self.head_bucket(name)
-        except NoSuchBucket:
-            if not self.auto_create_buckets:
-                raise
-            validate_bucket_name(name)
-            async with self.db.write() as conn:
-                await conn.execute("INSERT OR IGNORE INTO buckets (name, created) VALUES (?, ?)",
-                                   (name, time.time()))
+        if name in self._buckets:
+            return
+        if not self.auto_create_buckets:
+            raise NoSuchBucket(BucketName=name)
+        validate_bucket_name(name)
+        await self.db.transaction(lambda conn: conn.execute(
+            "INSERT OR IGNORE INTO buckets (name, created) VALUES (?, ?)", (name, time.time())))
+        self._buckets.add(name)
 
     # objects
 
     async def get(self, bucket: str, key: str) -> ObjectInfo:
-        row = await self.db.fetchone("SELECT * FROM objects WHERE bucket = ? AND key = ?",
-                                     (bucket, key))
+        row = await self.db.fetchone(f"SELECT {_COLUMNS}, data FROM objects "
+                                     "WHERE bucket = ? AND key = ?", (bucket, key))
         if row is None:
-            await self.head_bucket(bucket)
+            if bucket not in self._buckets:
+                raise NoSuchBucket(BucketName=bucket)
             raise NoSuchKey(Key=key)
         return object_from_row(row)
 
     def read(self, obj: ObjectInfo, start: int, end: int) -> AsyncIterator[bytes]:
+        if obj.data is not None:
+            return _one(obj.data[start:end + 1])
+        if obj.size and not obj.blobs:  # a small object seen in a listing, which skips bytes
+            return self._read_row(obj, start, end)
         return self.blobs.read(obj.blobs, start, end)
+
+    async def _read_row(self, obj: ObjectInfo, start: int, end: int) -> AsyncIterator[bytes]:
+        current = await self.get(obj.bucket, obj.key)
+        async for chunk in self.read(current, start, end):
+            yield chunk
 
     async def put(self, bucket: str, key: str, blobs: list[Blob], etag: str, new: NewObject,
                   conditions: Conditions = NO_CONDITIONS, parts_count: int | None = None,
                   ) -> ObjectInfo:
         """Publish already-written blobs as the object's new content, atomically."""
+        inline = blobs[0].data if len(blobs) == 1 else None
         obj = ObjectInfo(
             bucket=bucket, key=key, size=sum(b.size for b in blobs), etag=etag,
             modified=time.time(), content_type=new.content_type, headers=new.headers or {},
             metadata=new.metadata or {}, checksum_algorithm=new.checksum_algorithm,
             checksum=new.checksum, checksum_type=new.checksum_type,
-            blobs=tuple((b.id, b.size) for b in blobs), parts_count=parts_count)
+            blobs=() if inline is not None else tuple((b.id, b.size) for b in blobs),
+            parts_count=parts_count, data=inline)
         for blob in blobs:
             self.blobs.publish(blob)
         try:
-            async with self.db.write() as conn:
-                replaced = await self.replace(conn, obj, conditions)
+            replaced = await self.db.transaction(lambda conn: self.replace(conn, obj, conditions))
         except BaseException:
-            self.blobs.delete(b.id for b in blobs)
+            self.blobs.delete(b for b, _ in obj.blobs)
             raise
         self.blobs.delete_later(replaced)
         return obj
@@ -135,44 +158,51 @@ class ObjectStore:
         return await self.put(bucket, key, [blob], f'"{blob.md5}"',
                               NewObject(content_type=content_type))
 
-    async def replace(self, conn: aiosqlite.Connection, obj: ObjectInfo,
-                      conditions: Conditions) -> list[str]:
+    def replace(self, conn: sqlite3.Connection, obj: ObjectInfo,
+                conditions: Conditions) -> list[str]:
         """Inside a write transaction: store `obj`, return the blob ids it replaced."""
-        await require_bucket(conn, obj.bucket)
-        existing = await _get(conn, obj.bucket, obj.key)
+        existing = _get(conn, obj.bucket, obj.key)
         check_write(conditions, existing)
-        await conn.execute(
-            "INSERT OR REPLACE INTO objects (bucket, key, size, etag, modified, content_type, "
-            "headers, metadata, checksum_algorithm, checksum, checksum_type, blobs, parts_count) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (obj.bucket, obj.key, obj.size, obj.etag, obj.modified, obj.content_type,
-             json.dumps(obj.headers), json.dumps(obj.metadata), obj.checksum_algorithm,
-             obj.checksum, obj.checksum_type, json.dumps(obj.blobs), obj.parts_count))
+        try:
+            conn.execute(
+                "INSERT OR REPLACE INTO objects (bucket, key, size, etag, modified, content_type, "
+                "headers, metadata, checksum_algorithm, checksum, checksum_type, blobs, "
+                "parts_count, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (obj.bucket, obj.key, obj.size, obj.etag, obj.modified, obj.content_type,
+                 json.dumps(obj.headers), json.dumps(obj.metadata), obj.checksum_algorithm,
+                 obj.checksum, obj.checksum_type, json.dumps(obj.blobs), obj.parts_count,
+                 obj.data))
+        except sqlite3.IntegrityError:  # the bucket's foreign key: it was deleted meanwhile
+            raise NoSuchBucket(BucketName=obj.bucket) from None
         return [b for b, _ in existing.blobs] if existing else []
 
     async def delete(self, bucket: str, key: str, conditions: Conditions = NO_CONDITIONS) -> None:
         """Deleting a missing key succeeds, as in S3, unless a precondition says otherwise."""
-        async with self.db.write() as conn:
-            await require_bucket(conn, bucket)
-            existing = await _get(conn, bucket, key)
+        def delete(conn: sqlite3.Connection) -> list[str]:
+            require_bucket(conn, bucket)
+            existing = _get(conn, bucket, key)
             if conditions.if_match:
                 check_write(Conditions(if_match=conditions.if_match), existing)
             if existing is None:
-                return
-            await conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-        self.blobs.delete_later([b for b, _ in existing.blobs])
+                return []
+            conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+            return [b for b, _ in existing.blobs]
+
+        self.blobs.delete_later(await self.db.transaction(delete))
 
     async def delete_many(self, bucket: str, keys: list[str]) -> None:
-        async with self.db.write() as conn:
-            await require_bucket(conn, bucket)
+        def delete(conn: sqlite3.Connection) -> list[str]:
+            require_bucket(conn, bucket)
             replaced: list[str] = []
             for key in keys:
-                existing = await _get(conn, bucket, key)
+                existing = _get(conn, bucket, key)
                 if existing is not None:
                     replaced.extend(b for b, _ in existing.blobs)
-                    await conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?",
-                                       (bucket, key))
-        self.blobs.delete_later(replaced)
+                    conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?",
+                                 (bucket, key))
+            return replaced
+
+        self.blobs.delete_later(await self.db.transaction(delete))
 
     async def list_keys(self, bucket: str, prefix: str = "", delimiter: str = "", after: str = "",
                    max_keys: int = 1000) -> Listing:
@@ -200,7 +230,8 @@ class ObjectStore:
         inclusive = prefix > after
         while True:
             rows = list(await self.db.fetchall(
-                f"SELECT * FROM objects WHERE bucket = ? AND key {'>=' if inclusive else '>'} ? "
+                f"SELECT {_COLUMNS}, NULL AS data FROM objects WHERE bucket = ? "
+                f"AND key {'>=' if inclusive else '>'} ? "
                 "ORDER BY key LIMIT ?", (bucket, cursor, _LIST_BATCH)))
             if not rows:
                 return
@@ -230,15 +261,20 @@ def object_from_row(row: sqlite3.Row) -> ObjectInfo:
         headers=json.loads(row["headers"]), metadata=json.loads(row["metadata"]),
         checksum_algorithm=row["checksum_algorithm"], checksum=row["checksum"],
         checksum_type=row["checksum_type"],
-        blobs=tuple((b, s) for b, s in json.loads(row["blobs"])), parts_count=row["parts_count"])
+        blobs=tuple((b, s) for b, s in json.loads(row["blobs"])), parts_count=row["parts_count"],
+        data=row["data"])
 
 
-async def require_bucket(conn: aiosqlite.Connection, name: str) -> None:
-    if not await conn.execute_fetchall("SELECT 1 FROM buckets WHERE name = ?", (name,)):
+def require_bucket(conn: sqlite3.Connection, name: str) -> None:
+    if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone() is None:
         raise NoSuchBucket(BucketName=name)
 
 
-async def _get(conn: aiosqlite.Connection, bucket: str, key: str) -> ObjectInfo | None:
-    rows = list(await conn.execute_fetchall(
-        "SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key)))
-    return object_from_row(rows[0]) if rows else None
+def _get(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo | None:
+    row = conn.execute(f"SELECT {_COLUMNS}, data FROM objects WHERE bucket = ? AND key = ?",
+                       (bucket, key)).fetchone()
+    return object_from_row(row) if row else None
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data

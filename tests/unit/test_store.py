@@ -18,7 +18,7 @@ from bifrost_py.errors import (
     NoSuchKey,
     PreconditionFailed,
 )
-from bifrost_py.store.blobs import BlobStore
+from bifrost_py.store.blobs import INLINE_MAX, BlobStore
 from bifrost_py.store.db import Database
 from bifrost_py.store.multipart import CompletedPart, Uploads
 from bifrost_py.store.objects import NO_CONDITIONS, NewObject, ObjectStore
@@ -47,9 +47,9 @@ async def body(*chunks: bytes) -> AsyncIterator[bytes]:
 
 
 async def put(store: ObjectStore, key: str, data: bytes, bucket: str = "bkt",
-              conditions: Conditions = NO_CONDITIONS) -> str:
+              conditions: Conditions = NO_CONDITIONS, inline: bool = False) -> str:
     await store.bucket_for_write(bucket)
-    blob = await store.blobs.write(body(data), max_size=2**30)
+    blob = await store.blobs.write(body(data), max_size=2**30, inline=inline)
     obj = await store.put(bucket, key, [blob], f'"{blob.md5}"', NewObject(), conditions)
     return obj.etag
 
@@ -141,9 +141,9 @@ def test_multipart_completion_rules(tmp_path: Path) -> None:
         await store.bucket_for_write("bkt")
         upload = await uploads.create("bkt", "k", NewObject())
         small = await uploads.put_part(upload, 1, await store.blobs.write(
-            body(b"a"), max_size=2**30))
+            body(b"a"), max_size=2**30, inline=False))
         last = await uploads.put_part(upload, 2, await store.blobs.write(
-            body(b"b"), max_size=2**30))
+            body(b"b"), max_size=2**30, inline=False))
         with pytest.raises(EntityTooSmall):
             await uploads.complete(upload, [CompletedPart(1, small.etag),
                                             CompletedPart(2, last.etag)], Conditions())
@@ -163,12 +163,27 @@ def test_multipart_completion_rules(tmp_path: Path) -> None:
 def test_sweep_removes_blobs_no_row_points_at(tmp_path: Path) -> None:
     async def test(store: ObjectStore) -> None:
         await put(store, "k", b"kept")
-        orphan = await store.blobs.write(body(b"orphan"), max_size=100)
+        orphan = await store.blobs.write(body(b"orphan"), max_size=100, inline=False)
         store.blobs.publish(orphan)
         kept = (await store.get("bkt", "k")).blobs[0][0]
         assert store.blobs.sweep({kept}) == 1
         assert await read(store, "k") == b"kept"
         with pytest.raises(NoSuchKey):
             await store.get("bkt", "gone")
+
+    run(tmp_path, test)
+
+
+def test_small_bodies_live_in_their_row_and_large_ones_in_files(tmp_path: Path) -> None:
+    big = b"x" * (INLINE_MAX + 1)
+
+    async def test(store: ObjectStore) -> None:
+        await put(store, "small", b"tiny", inline=True)
+        await put(store, "big", big, inline=True)
+        assert await read(store, "small") == b"tiny" and await read(store, "big") == big
+        assert len(blob_files(tmp_path)) == 1
+        listed = (await store.list_keys("bkt")).objects
+        assert [b"".join([c async for c in store.read(o, 0, o.size - 1)]) for o in listed] == [
+            big, b"tiny"]
 
     run(tmp_path, test)

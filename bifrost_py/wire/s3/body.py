@@ -29,7 +29,7 @@ from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
 from bifrost_py.wire.s3.request import S3Request
 
 
-async def receive(req: S3Request, blobs: BlobStore, max_size: int) -> Blob:
+async def receive(req: S3Request, blobs: BlobStore, max_size: int, inline: bool = True) -> Blob:
     """Stream the request body into a temp blob, verified; the caller publishes it."""
     headers = req.headers
     declared = _declared_length(req)
@@ -42,7 +42,7 @@ async def receive(req: S3Request, blobs: BlobStore, max_size: int) -> Blob:
     decoder = AwsChunkedDecoder() if _is_chunked(req) else None
     stream = _decoded(req, decoder) if decoder else _plain(req)
     blob = await blobs.write(stream, max_size=max_size,
-                             checksum_algorithm=wanted[0] if wanted else None)
+                             checksum_algorithm=wanted[0] if wanted else None, inline=inline)
     try:
         if blob.size != declared:
             raise IncompleteBody()

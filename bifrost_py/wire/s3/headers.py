@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from email.utils import formatdate
-
-from starlette.datastructures import Headers
 
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.store.objects import NewObject
@@ -20,7 +19,7 @@ META = "x-amz-meta-"
 DEFAULT_TYPE = "binary/octet-stream"
 
 
-def new_object(headers: Headers, checksum_algorithm: str | None = None,
+def new_object(headers: Mapping[str, str], checksum_algorithm: str | None = None,
                checksum: str | None = None) -> NewObject:
     stored = {h: headers[h] for h in STORED if h in headers}
     encoding = ",".join(e for e in stored.get("content-encoding", "").split(",")

@@ -33,7 +33,7 @@ async def create_upload(req: S3Request, files: LocalFiles) -> Response:
 
 async def upload_part(req: S3Request, files: LocalFiles) -> Response:
     upload, number = await _target(req, files)
-    blob = await receive(req, files.blobs, files.max_object_size)
+    blob = await receive(req, files.blobs, files.max_object_size, inline=False)
     part = await files.uploads.put_part(upload, number, blob)
     headers = {"ETag": part.etag}
     if blob.checksum_algorithm and blob.checksum:
@@ -46,7 +46,7 @@ async def upload_part_copy(req: S3Request, files: LocalFiles) -> Response:
     source = await copy_source(req, files)
     start, end = _copy_range(req, source.size)
     blob = await files.blobs.write(files.objects.read(source, start, end),
-                                   max_size=files.max_object_size)
+                                   max_size=files.max_object_size, inline=False)
     part = await files.uploads.put_part(upload, number, blob)
     return xml.response("CopyPartResult", {"LastModified": iso(part.modified),
                                            "ETag": part.etag})

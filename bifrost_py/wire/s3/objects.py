@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 from starlette.responses import Response, StreamingResponse
@@ -42,8 +41,11 @@ async def get_object(req: S3Request, files: LocalFiles) -> Response:
     if span is not None:
         headers["content-range"] = content_range(start, end, obj.size)
     _parts_count(req, obj, headers)
-    body = files.objects.read(obj, start, end) if obj.size else _empty()
-    return StreamingResponse(body, 206 if span else 200, headers)
+    status = 206 if span else 200
+    if obj.data is not None:
+        # Small objects are already in memory: a plain response skips the streaming machinery.
+        return Response(obj.data[start:end + 1], status, headers)
+    return StreamingResponse(files.objects.read(obj, start, end), status, headers)
 
 
 async def head_object(req: S3Request, files: LocalFiles) -> Response:
@@ -147,7 +149,3 @@ def _checksum_headers(obj: ObjectInfo) -> dict[str, str]:
     if not obj.checksum or not obj.checksum_algorithm:
         return {}
     return {f"x-amz-checksum-{obj.checksum_algorithm.lower()}": obj.checksum}
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    yield b""

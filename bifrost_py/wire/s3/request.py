@@ -6,7 +6,6 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
-from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from bifrost_py.domain.objects import Conditions
@@ -22,7 +21,7 @@ class S3Request:
     bucket: str
     key: str
     query: dict[str, str]
-    headers: Headers
+    headers: dict[str, str]  # lower-case names; a dict: Starlette's Headers scans per lookup
     region: str
     account_id: str
     request_id: str
@@ -56,5 +55,6 @@ def parse_request(request: Request, region: str, account_id: str, request_id: st
     except UnicodeError as exc:
         raise InvalidURI() from exc
     bucket, _, key = path.lstrip("/").partition("/") if path.startswith("/") else ("", "", "")
-    return S3Request(request, scope["method"], bucket, key, query, request.headers, region,
-                     account_id, request_id)
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    return S3Request(request, scope["method"], bucket, key, query, headers, region, account_id,
+                     request_id)
