@@ -14,10 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bifrost_py.config import Config
 from bifrost_py.control import ControlPlane
-from bifrost_py.errors import InvalidArgument
-from bifrost_py.providers.local import LocalFiles, local_files
-from bifrost_py.providers.local_jobs import LocalJobs
-from bifrost_py.routing import provider_of
+from bifrost_py.providers.registry import build
 from bifrost_py.runner import Runner
 from bifrost_py.store.blobs import BlobStore
 from bifrost_py.store.db import Database
@@ -35,21 +32,21 @@ class Server:
         self.config = config
         self.db = Database(config.data_path / "bifrost.sqlite3")
         self.blobs = BlobStore(config.data_path, fsync=config.server.fsync)
-        self.local = local_files(config, self.db, self.blobs)
         self.jobs = JobStore(self.db)
-        local_jobs = LocalJobs(config.providers.local, self.jobs, self.local.objects,
-                               config.data_path / "jobs")
-        self.runner = Runner(self.jobs, {"local": local_jobs},
-                             config.providers.local.max_concurrent_jobs)
+        self.providers = build(config, self.db, self.blobs, self.jobs)
+        self.runner = Runner(self.jobs, self.providers.executors, self.providers.limits)
         self.plane = ControlPlane(config, self.jobs, self.runner.wake)
 
     async def open(self) -> None:
         self.blobs.open()
-        await self.db.open()
-        await self.local.objects.open()
-        referenced = {blob for (blob,) in await self.db.fetchall(
-            "SELECT json_extract(value, '$[0]') FROM objects, json_each(objects.blobs) "
-            "UNION SELECT blob FROM parts")}
+        referenced: set[str] = set()
+        for db in (self.db, *self.providers.databases):
+            await db.open()
+            referenced |= {blob for (blob,) in await db.fetchall(
+                "SELECT json_extract(value, '$[0]') FROM objects, json_each(objects.blobs) "
+                "UNION SELECT blob FROM parts")}
+        for files in self.providers.files.values():
+            await files.objects.open()
         swept = self.blobs.sweep(referenced)
         if swept:
             log.info("removed %d unreferenced blobs left by an earlier crash", swept)
@@ -57,12 +54,11 @@ class Server:
 
     async def close(self) -> None:
         await self.runner.stop()
+        for close in self.providers.closers:
+            await close()
         self.blobs.flush()
-        await self.db.close()
-
-    def files_for(self, request: Request) -> LocalFiles:
-        provider_of(request.headers, self.config, InvalidArgument)
-        return self.local
+        for db in (*self.providers.databases, self.db):
+            await db.close()
 
 
 class Mounts:
@@ -101,7 +97,7 @@ def create_app(config: Config) -> Mounts:
         ok = server.db.is_open
         return JSONResponse({"status": "ok" if ok else "starting"}, 200 if ok else 503)
 
-    s3 = S3App(server.files_for, config.server.region, config.server.account_id)
+    s3 = S3App(config, server.providers.files, server.providers.s3_proxy)
     app = Starlette(routes=[Route("/health", health)], lifespan=lifespan)
     app.state.server = server
     return Mounts(app, {"/bedrock/files": s3, "/bedrock": BedrockApp(server.plane)})

@@ -83,6 +83,8 @@ SignatureDoesNotMatch = _error("SignatureDoesNotMatch", 403,
                                "The request signature we calculated does not match the signature "
                                "you provided.")
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
+ServiceUnavailable = _error("ServiceUnavailable", 503,
+                            "The service is unavailable. Please retry.")
 
 
 class NotModified(AwsError):

@@ -23,14 +23,17 @@ class Executor(Protocol):
 
 
 class Runner:
-    def __init__(self, jobs: JobStore, executors: dict[str, Executor], max_running: int,
+    def __init__(self, jobs: JobStore, executors: dict[str, Executor], limits: dict[str, int],
                  interval: float = 1.0) -> None:
         self.jobs = jobs
         self.executors = executors
-        self.max_running = max_running
+        # Jobs of a provider running at once; providers without a limit (remote batches mostly
+        # wait on upstream) run all of theirs.
+        self.limits = limits
         self.interval = interval
         self._wake = asyncio.Event()
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._providers: dict[str, str] = {}  # job id -> provider, of running jobs
         self._loop_task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -64,8 +67,13 @@ class Runner:
             if running is not None:
                 if job.stop_requested:
                     running[1].set()
-            elif job.provider in self.executors and len(self._running) < self.max_running:
+            elif job.provider in self.executors and self._has_room(job.provider):
                 self._start(job)
+
+    def _has_room(self, provider: str) -> bool:
+        limit = self.limits.get(provider)
+        running = sum(1 for p in self._providers.values() if p == provider)
+        return limit is None or running < limit
 
     def _start(self, job: Job) -> None:
         stop = asyncio.Event()
@@ -73,6 +81,7 @@ class Runner:
             stop.set()
         task = asyncio.create_task(self._run(job, stop), name=f"job-{job.job_id}")
         self._running[job.job_id] = (task, stop)
+        self._providers[job.job_id] = job.provider
 
     async def _run(self, job: Job, stop: asyncio.Event) -> None:
         try:
@@ -85,4 +94,5 @@ class Runner:
                                    message=f"The job could not run: {exc}")
         finally:
             self._running.pop(job.job_id, None)
+            self._providers.pop(job.job_id, None)
             self.wake()

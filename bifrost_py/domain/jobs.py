@@ -70,6 +70,7 @@ class Job:
     invocation_type: str | None = None
     counts: Counts = field(default_factory=Counts)
     stop_requested: bool = False
+    upstream: dict[str, Any] | None = None  # the provider's own ids and state, for remote jobs
 
     @property
     def ended(self) -> bool:

@@ -8,12 +8,8 @@ interrupted by a crash or a restart resumes where its spools end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import orjson
 
 from bifrost_py.backends.base import Backend, BackendError
 from bifrost_py.backends.echo import EchoBackend
@@ -31,24 +27,28 @@ from bifrost_py.domain.jobs import (
     VALIDATING,
     Counts,
     Job,
-    parse_s3_uri,
 )
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.fields import RecordError
 from bifrost_py.domain.records.lines import BadLine, error_line, output_line, parse_line
 from bifrost_py.domain.records.outputs import to_model_output
 from bifrost_py.domain.records.prompt import to_prompt
-from bifrost_py.errors import AwsError
+from bifrost_py.providers.batch_io import (
+    JobFailed,
+    count_records,
+    counts_of,
+    find_inputs,
+    numbered_lines,
+    open_spools,
+    publish_outputs,
+    remove_spools,
+)
 from bifrost_py.store.jobs import JobStore
 from bifrost_py.store.objects import ObjectStore
 from bifrost_py.store.spool import Spool
 
 PROGRESS_INTERVAL = 0.5
 Result = tuple[bool, int, int, bytes]  # ok, input tokens, output tokens, output line
-
-
-class JobFailed(Exception):
-    """The job cannot run at all (its input is missing, unreadable, ...): status Failed."""
 
 
 class LocalJobs:
@@ -65,19 +65,16 @@ class LocalJobs:
         except JobFailed as failure:
             await self.jobs.update(job.job_id, status=FAILED, message=str(failure),
                                    end_time=time.time())
-            for path in (self.work_dir / job.job_id).glob("*.spool"):
-                path.unlink()
+            remove_spools(self.work_dir, job)
 
     async def _run(self, job: Job, stop: asyncio.Event) -> None:
         # A job resumed after a restart keeps its status; a new one goes through validation.
         starting = job.status in (SUBMITTED, VALIDATING, SCHEDULED)
         if starting:
             await self.jobs.update(job.job_id, status=VALIDATING)
-        inputs = await self._inputs(job)
-        total = 0
-        for obj in inputs:
-            total += await _count(self.objects.read(obj, 0, obj.size - 1))
-        spools = self._spools(job, len(inputs))
+        inputs = await find_inputs(self.objects, job)
+        total = await count_records(self.objects, inputs)
+        spools = open_spools(self.work_dir, job, len(inputs))
         if starting:
             await self.jobs.update(job.job_id, status=SCHEDULED, counts=Counts(total=total))
             await self.jobs.update(job.job_id, status=IN_PROGRESS)
@@ -105,7 +102,7 @@ class LocalJobs:
 
         async def produce() -> None:
             nonlocal expired
-            async for line_no, line in _lines(self.objects.read(obj, 0, obj.size - 1)):
+            async for line_no, line in numbered_lines(self.objects.read(obj, 0, obj.size - 1)):
                 expired = time.time() > job.expiration_time
                 if stop.is_set() or expired:
                     break
@@ -145,49 +142,10 @@ class LocalJobs:
         return (True, completion.input_tokens, completion.output_tokens,
                 output_line(parsed, output))
 
-    async def _inputs(self, job: Job) -> list[ObjectInfo]:
-        """The input object, or every .jsonl object under the input prefix."""
-        bucket, key = parse_s3_uri(job.input_uri)
-        try:
-            if key and not key.endswith("/"):
-                with contextlib.suppress(AwsError):
-                    return [await self.objects.get(bucket, key)]
-            found = [o async for o in self._under(bucket, key) if o.key.endswith(".jsonl")]
-        except AwsError as exc:
-            raise JobFailed(f"The input {job.input_uri} cannot be read: {exc.message}") from None
-        if not found:
-            raise JobFailed(f"The input {job.input_uri} does not name an object or a prefix "
-                            "with .jsonl files.")
-        return found
-
-    async def _under(self, bucket: str, prefix: str) -> AsyncIterator[ObjectInfo]:
-        after = ""
-        while True:
-            page = await self.objects.list_keys(bucket, prefix=prefix, after=after)
-            for obj in page.objects:
-                yield obj
-            if not page.truncated:
-                return
-            after = page.last_key or ""
-
     async def _finish(self, job: Job, inputs: list[ObjectInfo], spools: list[Spool],
                       total: int, stopped: bool, expired: bool) -> None:
-        counts = _counts(spools, total)
-        bucket, prefix = parse_s3_uri(job.output_uri)
-        base = f"{prefix.rstrip('/')}/{job.job_id}/" if prefix.strip("/") else f"{job.job_id}/"
-        input_prefix = parse_s3_uri(job.input_uri)[1]
-        try:
-            for obj, spool in zip(inputs, spools, strict=True):
-                # One input file keeps its name; files under a prefix keep their relative path.
-                name = (obj.key.rsplit("/", 1)[-1] if len(inputs) == 1
-                        else obj.key[len(input_prefix):])
-                await self.objects.write(bucket, f"{base}{name}.out", spool.outputs(),
-                                         "application/jsonl")
-            await self.objects.write(bucket, f"{base}manifest.json.out",
-                                     _one(manifest(counts)), "application/json")
-        except AwsError as exc:
-            raise JobFailed(f"The output {job.output_uri} cannot be written: {exc.message}"
-                            ) from None
+        counts = counts_of(spools, total)
+        await publish_outputs(self.objects, job, inputs, spools, counts)
         status = (STOPPED if stopped else
                   (PARTIALLY_COMPLETED if counts.processed else EXPIRED) if expired else COMPLETED)
         await self.jobs.update(job.job_id, status=status, counts=counts, end_time=time.time())
@@ -198,11 +156,7 @@ class LocalJobs:
         """Keep Get/List counts moving while the job runs."""
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL)
-            await self.jobs.update(job.job_id, counts=_counts(spools, total))
-
-    def _spools(self, job: Job, count: int) -> list[Spool]:
-        return [Spool.open(self.work_dir / job.job_id / f"{index}.spool")
-                for index in range(count)]
+            await self.jobs.update(job.job_id, counts=counts_of(spools, total))
 
 
 def make_backend(settings: BackendSettings) -> Backend:
@@ -211,39 +165,3 @@ def make_backend(settings: BackendSettings) -> Backend:
                                        settings.model or None, settings.timeout_seconds,
                                        settings.max_retries)
     return EchoBackend(settings.latency_ms)
-
-
-def manifest(counts: Counts) -> bytes:
-    return orjson.dumps({
-        "totalRecordCount": counts.total, "processedRecordCount": counts.processed,
-        "successRecordCount": counts.success, "errorRecordCount": counts.errors,
-        "inputTokenCount": counts.input_tokens, "outputTokenCount": counts.output_tokens,
-    }) + b"\n"
-
-
-def _counts(spools: list[Spool], total: int) -> Counts:
-    tallies = [s.tally for s in spools]
-    return Counts(total, sum(t.processed for t in tallies), sum(t.success for t in tallies),
-                  sum(t.errors for t in tallies), sum(t.input_tokens for t in tallies),
-                  sum(t.output_tokens for t in tallies))
-
-
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
-    """Numbered lines (from 1) of a byte stream; the last may lack its newline."""
-    number, rest = 0, b""
-    async for chunk in chunks:
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            number += 1
-            yield number, line
-    if rest:
-        yield number + 1, rest
-
-
-async def _count(chunks: AsyncIterator[bytes]) -> int:
-    return sum([1 async for _, line in _lines(chunks) if line.strip()])
-
-
-async def _one(data: bytes) -> AsyncIterator[bytes]:
-    yield data

@@ -98,6 +98,8 @@ class JobStore:
             fields.update(total=counts.total, processed=counts.processed, success=counts.success,
                           errors=counts.errors, input_tokens=counts.input_tokens,
                           output_tokens=counts.output_tokens)
+        if "upstream" in fields:
+            fields["upstream"] = json.dumps(fields["upstream"])
         fields["last_modified"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in fields)
         await self.db.transaction(lambda conn: conn.execute(
@@ -153,7 +155,8 @@ def job_from_row(row: sqlite3.Row) -> Job:
         invocation_type=row["invocation_type"],
         counts=Counts(row["total"], row["processed"], row["success"], row["errors"],
                       row["input_tokens"], row["output_tokens"]),
-        stop_requested=bool(row["stop_requested"]))
+        stop_requested=bool(row["stop_requested"]),
+        upstream=json.loads(row["upstream"]) if row["upstream"] else None)
 
 
 def _filter_sql(where: JobFilter) -> tuple[list[str], list[Any]]:

@@ -130,15 +130,17 @@ class Uploads:
             checksum_algorithm=upload.checksum_algorithm if checksum else None,
             checksum=checksum, checksum_type=upload.checksum_type if checksum else None,
             blobs=tuple((p.blob, p.size) for p in chosen), parts_count=len(chosen))
-        def publish(conn: sqlite3.Connection) -> list[str]:
+        obj = await self.objects.mirrored(obj)
+
+        def publish(conn: sqlite3.Connection) -> ObjectInfo | None:
             _require_upload(conn, upload.upload_id)
             replaced = self.objects.replace(conn, obj, conditions)
             conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
             return replaced
 
-        replaced = await self.db.transaction(publish)
+        self.objects.retire(await self.db.transaction(publish), obj)
         used = {p.blob for p in chosen}
-        self.blobs.delete_later(replaced + [p.blob for p in stored.values() if p.blob not in used])
+        self.blobs.delete_later([p.blob for p in stored.values() if p.blob not in used])
         return obj
 
     async def _checksum(self, upload: Upload, chosen: list[Part],

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import logging
 import sqlite3
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from bifrost_py.domain.objects import (
     Bucket,
@@ -22,9 +27,11 @@ from bifrost_py.errors import (
     NoSuchBucket,
     NoSuchKey,
 )
+from bifrost_py.providers.base import FileMirror
 from bifrost_py.store.blobs import Blob, BlobStore
 from bifrost_py.store.db import Database
 
+log = logging.getLogger("bifrost_py.store")
 _LIST_BATCH = 1000
 # Every column but the inline bytes, which listings never need.
 _COLUMNS = ("bucket, key, size, etag, modified, content_type, headers, metadata, "
@@ -47,10 +54,15 @@ class NewObject:
 
 
 class ObjectStore:
-    def __init__(self, db: Database, blobs: BlobStore, auto_create_buckets: bool) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, auto_create_buckets: bool,
+                 mirror: FileMirror | None = None) -> None:
         self.db = db
         self.blobs = blobs
         self.auto_create_buckets = auto_create_buckets
+        # For providers with their own file storage: every object is uploaded there too, and the
+        # provider's file id becomes its ETag.
+        self.mirror = mirror
+        self._retiring: set[asyncio.Task[None]] = set()
         # Bucket names, loaded at start-up and kept in step by this process (the only writer):
         # the check before a body is read then costs no database round trip.
         self._buckets: set[str] = set()
@@ -116,6 +128,13 @@ class ObjectStore:
             raise NoSuchKey(Key=key)
         return object_from_row(row)
 
+    async def find_by_etag(self, etag: str) -> ObjectInfo | None:
+        """The object whose ETag is `etag`, in any bucket: for providers whose ETags are their
+        file ids, the id names the file wherever it was put."""
+        row = await self.db.fetchone(f"SELECT {_COLUMNS}, data FROM objects WHERE etag = ?",
+                                     (f'"{etag.strip(chr(34))}"',))
+        return object_from_row(row) if row else None
+
     def read(self, obj: ObjectInfo, start: int, end: int) -> AsyncIterator[bytes]:
         if obj.data is not None:
             return _one(obj.data[start:end + 1])
@@ -130,7 +149,7 @@ class ObjectStore:
 
     async def put(self, bucket: str, key: str, blobs: list[Blob], etag: str, new: NewObject,
                   conditions: Conditions = NO_CONDITIONS, parts_count: int | None = None,
-                  ) -> ObjectInfo:
+                  mirror: bool = True) -> ObjectInfo:
         """Publish already-written blobs as the object's new content, atomically."""
         inline = blobs[0].data if len(blobs) == 1 else None
         obj = ObjectInfo(
@@ -143,24 +162,43 @@ class ObjectStore:
         for blob in blobs:
             self.blobs.publish(blob)
         try:
-            replaced = await self.db.transaction(lambda conn: self.replace(conn, obj, conditions))
+            if mirror:
+                obj = await self.mirrored(obj)
+            existing = await self.db.transaction(lambda conn: self.replace(conn, obj, conditions))
         except BaseException:
             self.blobs.delete(b for b, _ in obj.blobs)
             raise
-        self.blobs.delete_later(replaced)
+        self.retire(existing, obj)
         return obj
 
     async def write(self, bucket: str, key: str, chunks: AsyncIterator[bytes],
                     content_type: str = "binary/octet-stream") -> ObjectInfo:
-        """Store a stream produced by the server itself (job outputs) as an object."""
+        """Store a stream produced by the server itself (job outputs) as an object; it is never
+        uploaded to a provider's file storage."""
         await self.bucket_for_write(bucket)
         blob = await self.blobs.write(chunks, max_size=2**63)
         return await self.put(bucket, key, [blob], f'"{blob.md5}"',
-                              NewObject(content_type=content_type))
+                              NewObject(content_type=content_type), mirror=False)
+
+    async def mirrored(self, obj: ObjectInfo) -> ObjectInfo:
+        """`obj` with its content uploaded to the provider and the file id as its ETag."""
+        if self.mirror is None:
+            return obj
+        if obj.data is not None or len(obj.blobs) == 1:
+            content: bytes | Path = (obj.data if obj.data is not None
+                                     else self.blobs.path(obj.blobs[0][0]))
+            file_id = await self.mirror.upload(obj.key, content, obj.content_type)
+        else:
+            with tempfile.NamedTemporaryFile(dir=self.blobs.tmp) as joined:
+                async for chunk in self.read(obj, 0, obj.size - 1):
+                    joined.write(chunk)
+                joined.flush()
+                file_id = await self.mirror.upload(obj.key, Path(joined.name), obj.content_type)
+        return dataclasses.replace(obj, etag=f'"{file_id}"')
 
     def replace(self, conn: sqlite3.Connection, obj: ObjectInfo,
-                conditions: Conditions) -> list[str]:
-        """Inside a write transaction: store `obj`, return the blob ids it replaced."""
+                conditions: Conditions) -> ObjectInfo | None:
+        """Inside a write transaction: store `obj`, return the object it replaced."""
         existing = _get(conn, obj.bucket, obj.key)
         check_write(conditions, existing)
         try:
@@ -174,35 +212,48 @@ class ObjectStore:
                  obj.data))
         except sqlite3.IntegrityError:  # the bucket's foreign key: it was deleted meanwhile
             raise NoSuchBucket(BucketName=obj.bucket) from None
-        return [b for b, _ in existing.blobs] if existing else []
+        return existing
+
+    def retire(self, old: ObjectInfo | None, new: ObjectInfo | None = None) -> None:
+        """After a commit: free what a replaced or deleted object held."""
+        if old is None:
+            return
+        self.blobs.delete_later([b for b, _ in old.blobs])
+        if self.mirror is not None and (new is None or new.etag != old.etag):
+            task = asyncio.create_task(self._unmirror(old.etag.strip('"')))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _unmirror(self, file_id: str) -> None:
+        assert self.mirror is not None
+        try:
+            await self.mirror.delete(file_id)
+        except Exception as exc:  # the object is gone here; a stray upstream file is harmless
+            log.warning("could not delete provider file %s: %s", file_id, exc)
 
     async def delete(self, bucket: str, key: str, conditions: Conditions = NO_CONDITIONS) -> None:
         """Deleting a missing key succeeds, as in S3, unless a precondition says otherwise."""
-        def delete(conn: sqlite3.Connection) -> list[str]:
+        def delete(conn: sqlite3.Connection) -> ObjectInfo | None:
             require_bucket(conn, bucket)
             existing = _get(conn, bucket, key)
             if conditions.if_match:
                 check_write(Conditions(if_match=conditions.if_match), existing)
-            if existing is None:
-                return []
-            conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-            return [b for b, _ in existing.blobs]
+            if existing is not None:
+                conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+            return existing
 
-        self.blobs.delete_later(await self.db.transaction(delete))
+        self.retire(await self.db.transaction(delete))
 
     async def delete_many(self, bucket: str, keys: list[str]) -> None:
-        def delete(conn: sqlite3.Connection) -> list[str]:
+        def delete(conn: sqlite3.Connection) -> list[ObjectInfo]:
             require_bucket(conn, bucket)
-            replaced: list[str] = []
-            for key in keys:
-                existing = _get(conn, bucket, key)
-                if existing is not None:
-                    replaced.extend(b for b, _ in existing.blobs)
-                    conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?",
-                                 (bucket, key))
-            return replaced
+            deleted = [o for o in (_get(conn, bucket, key) for key in keys) if o is not None]
+            conn.executemany("DELETE FROM objects WHERE bucket = ? AND key = ?",
+                             [(bucket, o.key) for o in deleted])
+            return deleted
 
-        self.blobs.delete_later(await self.db.transaction(delete))
+        for obj in await self.db.transaction(delete):
+            self.retire(obj)
 
     async def list_keys(self, bucket: str, prefix: str = "", delimiter: str = "", after: str = "",
                    max_keys: int = 1000) -> Listing:

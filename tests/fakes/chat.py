@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bifrost_py.domain.records import count_tokens
+from bifrost_py.domain.records.neutral import count_tokens
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 429: "rate_limit_exceeded", 500: "server_error"}

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from starlette.requests import Request
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bifrost_py.errors import AwsError, InternalError
+from bifrost_py.config import Config
+from bifrost_py.errors import AwsError, InternalError, InvalidArgument
+from bifrost_py.providers.base import UpstreamError, upstream_error
 from bifrost_py.providers.local import LocalFiles
+from bifrost_py.routing import provider_of
 from bifrost_py.wire.s3.errors import error_response
 from bifrost_py.wire.s3.request import S3Request, new_request_id, parse_request
 from bifrost_py.wire.s3.routes import route
 
 log = logging.getLogger("bifrost_py.s3")
-FilesFor = Callable[[Request], LocalFiles]
 
 
 class S3App:
-    def __init__(self, files_for: FilesFor, region: str, account_id: str) -> None:
-        self.files_for = files_for
-        self.region = region
-        self.account_id = account_id
+    def __init__(self, config: Config, files: dict[str, LocalFiles],
+                 proxy: ASGIApp | None = None) -> None:
+        self.config = config
+        self.files = files
+        self.proxy = proxy  # the bedrock provider's files are real S3: passed through as they are
+        self.region = config.server.region
+        self.account_id = config.server.account_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = _BodyState(receive)
@@ -30,11 +34,17 @@ class S3App:
         request_id = new_request_id()
         req: S3Request | None = None
         try:
+            provider = provider_of(request.headers, self.config, InvalidArgument)
+            if provider not in self.files and self.proxy is not None:
+                return await self.proxy(scope, receive, send)
             req = parse_request(request, self.region, self.account_id, request_id)
-            response = await route(req)(req, self.files_for(request))
+            response = await route(req)(req, self.files[provider])
         except AwsError as error:
             response = error_response(error, scope["method"], req.resource if req else "",
                                       request_id)
+        except UpstreamError as failure:
+            response = error_response(upstream_error(failure), scope["method"],
+                                      req.resource if req else "", request_id)
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             response = error_response(InternalError(), scope["method"],
