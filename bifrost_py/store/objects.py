@@ -128,6 +128,15 @@ class ObjectStore:
             raise NoSuchKey(Key=key)
         return object_from_row(row)
 
+    async def resolve(self, bucket: str, key: str, if_match: str) -> ObjectInfo:
+        """The object a request names. Where ETags are provider file ids, an If-Match id names
+        its file whatever bucket and key the request gives (SPEC §2)."""
+        if self.mirror is not None and if_match:
+            found = await self.find_by_etag(if_match.strip())
+            if found is not None:
+                return found
+        return await self.get(bucket, key)
+
     async def find_by_etag(self, etag: str) -> ObjectInfo | None:
         """The object whose ETag is `etag`, in any bucket: for providers whose ETags are their
         file ids, the id names the file wherever it was put."""

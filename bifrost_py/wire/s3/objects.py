@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import unquote
 
 from starlette.responses import Response, StreamingResponse
 
 from bifrost_py.domain.objects import Conditions, ObjectInfo, check_read, validate_key
 from bifrost_py.domain.timefmt import iso
-from bifrost_py.errors import InvalidArgument, InvalidPartNumber, InvalidRange, InvalidRequest
+from bifrost_py.errors import (
+    InvalidArgument,
+    InvalidPartNumber,
+    InvalidRange,
+    InvalidRequest,
+    NoSuchKey,
+)
 from bifrost_py.providers.local import LocalFiles
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.body import receive
@@ -62,7 +69,12 @@ async def head_object(req: S3Request, files: LocalFiles) -> Response:
 
 async def delete_object(req: S3Request, files: LocalFiles) -> Response:
     validate_key(req.key)
-    await files.objects.delete(req.bucket, req.key, req.conditions())
+    bucket, key = req.bucket, req.key
+    if files.objects.mirror is not None and req.conditions().if_match:
+        with contextlib.suppress(NoSuchKey):
+            target = await files.objects.resolve(bucket, key, req.conditions().if_match)
+            bucket, key = target.bucket, target.key
+    await files.objects.delete(bucket, key, req.conditions())
     return Response(status_code=204)
 
 
@@ -104,7 +116,7 @@ async def copy_source(req: S3Request, files: LocalFiles) -> ObjectInfo:
 
 async def _readable(req: S3Request, files: LocalFiles) -> ObjectInfo:
     validate_key(req.key)
-    obj = await files.objects.get(req.bucket, req.key)
+    obj = await files.objects.resolve(req.bucket, req.key, req.headers.get("if-match", ""))
     check_read(req.conditions(), obj)
     return obj
 
