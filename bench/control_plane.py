@@ -13,6 +13,7 @@ Run:  .venv/bin/python -m bench.control_plane [--jobs 10000] [--gets 500] [--lis
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -75,8 +76,14 @@ class RawClient:
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
 
     def get(self, path: str) -> bytes:
-        self.conn.request("GET", self.prefix + path)
-        response = self.conn.getresponse()
+        try:
+            self.conn.request("GET", self.prefix + path)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # uvicorn closes a connection idle for 5 s (it happens only while py-spy stops).
+            self.conn.close()
+            self.conn.request("GET", self.prefix + path)
+            response = self.conn.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"GET {path}: {response.status} {body[:200]!r}")
@@ -140,6 +147,13 @@ def wait_all_ended(client: Any, timeout: float, server: Server) -> float:
         time.sleep(0.5)
 
 
+Around = Callable[[str], contextlib.AbstractContextManager[None]]
+
+
+def no_profile(kind: str) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
 def timed(calls: int, call: Callable[[int], object]) -> list[float]:
     """Milliseconds of each of `calls` calls of `call(i)`."""
     times = []
@@ -161,7 +175,7 @@ def paging(list_page: Callable[[str | None], str | None]) -> Callable[[int], obj
 
 
 def boto3_calls(client: Any, arns: list[str], gets: int, lists: int, seed: int,
-                ) -> dict[str, list[float]]:
+                around: Around = no_profile) -> dict[str, list[float]]:
     rng = random.Random(seed)
     picks = [rng.choice(arns) for _ in range(gets)]
     client.get_model_invocation_job(jobIdentifier=picks[0])  # warm up
@@ -171,15 +185,17 @@ def boto3_calls(client: Any, arns: list[str], gets: int, lists: int, seed: int,
         kwargs = {"nextToken": token} if token else {}
         return client.list_model_invocation_jobs(maxResults=1000, **kwargs).get("nextToken")
 
-    return {
-        "get": timed(gets, lambda i: client.get_model_invocation_job(jobIdentifier=picks[i])),
-        "list": timed(lists, lambda i: client.list_model_invocation_jobs(maxResults=1000)),
-        "list paged": timed(lists, paging(page)),
-    }
+    with around("get"):
+        get = timed(gets, lambda i: client.get_model_invocation_job(jobIdentifier=picks[i]))
+    with around("list"):
+        first = timed(lists, lambda i: client.list_model_invocation_jobs(maxResults=1000))
+    with around("list-paged"):
+        paged = timed(lists, paging(page))
+    return {"get": get, "list": first, "list paged": paged}
 
 
 def raw_calls(raw: RawClient, arns: list[str], gets: int, lists: int, seed: int,
-              ) -> dict[str, list[float]]:
+              around: Around = no_profile) -> dict[str, list[float]]:
     rng = random.Random(seed)
     picks = [rng.choice(arns) for _ in range(gets)]
     raw.get_job(picks[0])
@@ -189,11 +205,13 @@ def raw_calls(raw: RawClient, arns: list[str], gets: int, lists: int, seed: int,
         token = json.loads(raw.list_jobs(token)).get("nextToken")
         return str(token) if token else None
 
-    return {
-        "get": timed(gets, lambda i: raw.get_job(picks[i])),
-        "list": timed(lists, lambda i: raw.list_jobs(None)),
-        "list paged": timed(lists, paging(page)),
-    }
+    with around("get"):
+        get = timed(gets, lambda i: raw.get_job(picks[i]))
+    with around("list"):
+        first = timed(lists, lambda i: raw.list_jobs(None))
+    with around("list-paged"):
+        paged = timed(lists, paging(page))
+    return {"get": get, "list": first, "list paged": paged}
 
 
 def check_listing(client: Any, jobs: int) -> int:
@@ -223,14 +241,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=16, help="threads creating jobs (16)")
     parser.add_argument("--gets", type=int, default=500, help="Get calls timed (500)")
     parser.add_argument("--lists", type=int, default=100, help="List calls timed, each way (100)")
-    parser.add_argument("--max-concurrent-jobs", type=int, default=None,
-                        help="[providers.local] max_concurrent_jobs (default: the server's)")
+    parser.add_argument("--max-concurrent-jobs", type=int, default=64,
+                        help="[providers.local] max_concurrent_jobs (64; 0: the server's "
+                             "default, 4, with which 10,000 jobs take over 20 min to drain)")
     parser.add_argument("--timeout", type=float, default=1200.0,
                         help="seconds for creating the jobs, and again for them to end (1200)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--py-spy", type=Path, default=None, metavar="PREFIX",
-                        help="attach py-spy to bifrost while Get and List are timed with boto3, "
-                             "writing PREFIX-get.txt etc.; slows bifrost")
+                        help="attach py-spy to bifrost while Get and List are timed, writing "
+                             "PREFIX-{boto3,http}-{get,list,list-paged}.txt (raw collapsed "
+                             "stacks); slows bifrost, so its figures are not comparable")
     parser.add_argument("--py-spy-args", default="--gil",
                         help="extra py-spy record flags with --py-spy (default --gil)")
     args = parser.parse_args(argv)
@@ -251,14 +271,15 @@ def main(argv: list[str] | None = None) -> None:
                 arns, create_s, create_elapsed = create_jobs(
                     bifrost.endpoint, args.jobs, args.threads, args.timeout)
                 create_cpu = cpu_seconds(server_proc) - cpu0
-                client = bedrock_client(bifrost.endpoint)
-                drain = wait_all_ended(client, args.timeout, bifrost)
                 print(f"created {len(arns)} jobs from {args.threads} threads in "
                       f"{create_elapsed:.1f} s ({len(arns) / create_elapsed:.0f}/s; Create "
                       f"p50 {percentile([t * 1000 for t in create_s], 50):.1f} ms, p99 "
                       f"{percentile([t * 1000 for t in create_s], 99):.1f} ms; server CPU "
-                      f"{create_cpu / len(arns) * 1000:.2f} ms/job); all ended "
-                      f"{drain:.1f} s after the last Create", flush=True)
+                      f"{create_cpu / len(arns) * 1000:.2f} ms/job, jobs running meanwhile)",
+                      flush=True)
+                client = bedrock_client(bifrost.endpoint)
+                drain = wait_all_ended(client, args.timeout, bifrost)
+                print(f"all jobs ended {drain:.1f} s after the last Create", flush=True)
                 statuses = {s: len(client.list_model_invocation_jobs(
                     statusEquals=s, maxResults=1000)["invocationJobSummaries"])
                     for s in ("Failed", "Stopped", "Expired", "PartiallyCompleted")}
@@ -270,16 +291,19 @@ def main(argv: list[str] | None = None) -> None:
                 list_body = raw.list_jobs(None)
                 print(f"{pages} pages of 1000; Get body {len(get_body)} B, List body "
                       f"{len(list_body)} B", flush=True)
+                def profiled(client_name: str) -> Around:
+                    return lambda kind: py_spy(
+                        bifrost.pid, Path(f"{args.py_spy}-{client_name}-{kind}.txt")
+                        if args.py_spy else None, args.py_spy_args.split())
+
                 cpu1 = cpu_seconds(server_proc)
-                with py_spy(bifrost.pid, Path(f"{args.py_spy}-boto3.txt") if args.py_spy
-                            else None, args.py_spy_args.split()):
-                    results = {f"boto3 → bifrost {k}": v for k, v in boto3_calls(
-                        client, arns, args.gets, args.lists, args.seed).items()}
+                results = {f"boto3 → bifrost {k}": v for k, v in boto3_calls(
+                    client, arns, args.gets, args.lists, args.seed, profiled("boto3")).items()}
                 boto3_cpu = cpu_seconds(server_proc) - cpu1
                 raw.close()
                 raw = RawClient(bifrost.endpoint)  # uvicorn closes connections idle for 5 s
                 results.update({f"http.client → bifrost {k}": v for k, v in raw_calls(
-                    raw, arns, args.gets, args.lists, args.seed).items()})
+                    raw, arns, args.gets, args.lists, args.seed, profiled("http")).items()})
                 raw.close()
             canned = start_canned(Path(tmp), get_body, list_body)
             servers.append(canned)

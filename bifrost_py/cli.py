@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> None:
 def serve(config: Config) -> None:
     level = config.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every upstream request at INFO; the server logs what matters about them itself.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # uvicorn handles SIGTERM and SIGINT: it stops accepting, lets requests in flight finish,
     # then runs the lifespan shutdown that closes the store. Afterwards it re-raises the signal
     # to the handler it found; a no-op one lets a clean shutdown exit with status 0.

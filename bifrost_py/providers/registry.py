@@ -53,6 +53,7 @@ def build(config: Config, db: Database, blobs: BlobStore, jobs: JobStore) -> Pro
         """Files kept in a database of their own, each also uploaded to the provider."""
         files_db = Database(config.data_path / f"files-{name}.sqlite3")
         built.databases.append(files_db)
+        built.closers.append(mirror.aclose)
         objects = ObjectStore(files_db, blobs, auto_create_buckets=True, mirror=mirror)
         return LocalFiles(objects, Uploads(objects), local.max_object_size)
 
@@ -78,7 +79,9 @@ def build(config: Config, db: Database, blobs: BlobStore, jobs: JobStore) -> Pro
         remote("bedrock", BedrockBatch(providers.bedrock, _names(config, "bedrock")),
                providers.bedrock, local)
         del built.files["bedrock"]
-        built.s3_proxy = S3Proxy(providers.bedrock)
+        proxy = S3Proxy(providers.bedrock)
+        built.s3_proxy = proxy
+        built.closers.append(proxy.aclose)
     return built
 
 

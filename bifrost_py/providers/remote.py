@@ -121,13 +121,13 @@ class RemoteJobs:
         return upstream
 
     async def _submit_native(self, job: Job, stop: asyncio.Event) -> Upstream | None:
-        """A provider that reads the Bedrock input itself gets the job as it is."""
-        await self.jobs.update(job.job_id, status=VALIDATING)
+        """A provider that reads the Bedrock input itself gets the job as it is; its own
+        statuses (Submitted, Validating, ...) reach Get from the first poll on."""
         upstream = await self._retrying(lambda: self.api.submit(job, None, 0), stop)
         if upstream is None:
             await self.jobs.update(job.job_id, status=STOPPED, end_time=time.time())
             return None
-        await self.jobs.update(job.job_id, upstream=upstream, status=IN_PROGRESS)
+        await self.jobs.update(job.job_id, upstream=upstream)
         return upstream
 
     def _request(self, job: Job, ids: CustomIds, index: int, line_no: int, line: bytes,
@@ -187,7 +187,7 @@ class RemoteJobs:
         spools = open_spools(self.work_dir, job, len(inputs))
         try:
             if not upstream.get("empty"):
-                await self._collect(job, upstream, inputs, spools)
+                await self._retrying(lambda: self._collect(job, upstream, inputs, spools), None)
             counts = counts_of(spools, upstream.get("total"))
             await publish_outputs(self.files, job, inputs, spools, counts)
         finally:
@@ -198,8 +198,9 @@ class RemoteJobs:
         remove_spools(self.work_dir, job)
 
     async def _collect(self, job: Job, upstream: Upstream, inputs: list[ObjectInfo],
-                       spools: list[Spool]) -> None:
-        """Write each upstream result as an output line of the input file it came from."""
+                       spools: list[Spool]) -> Upstream:
+        """Write each upstream result as an output line of the input file it came from; an
+        interrupted collection resumes, since lines already spooled are skipped."""
         index = await self._index(inputs)
         invocation = job.invocation_type or "InvokeModel"
         async for result in self.api.results(job, upstream):
@@ -208,6 +209,7 @@ class RemoteJobs:
                 continue
             spools[line.input_index].append(line.record.line_no, *_output(
                 job.model_id, invocation, line.record, result))
+        return upstream
 
     async def _index(self, inputs: list[ObjectInfo]) -> dict[str, Line]:
         """Custom id -> input line, assigned exactly as when the requests were written."""

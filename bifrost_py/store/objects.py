@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -19,6 +20,7 @@ from bifrost_py.domain.objects import (
     Listing,
     ObjectInfo,
     check_write,
+    etag_matches,
     validate_bucket_name,
 )
 from bifrost_py.errors import (
@@ -131,11 +133,14 @@ class ObjectStore:
     async def resolve(self, bucket: str, key: str, if_match: str) -> ObjectInfo:
         """The object a request names. Where ETags are provider file ids, an If-Match id names
         its file whatever bucket and key the request gives (SPEC §2)."""
-        if self.mirror is not None and if_match:
-            found = await self.find_by_etag(if_match.strip())
-            if found is not None:
-                return found
-        return await self.get(bucket, key)
+        if self.mirror is None or not if_match:
+            return await self.get(bucket, key)
+        with contextlib.suppress(NoSuchKey, NoSuchBucket):
+            named = await self.get(bucket, key)
+            if etag_matches(if_match, named.etag):
+                return named
+        found = await self.find_by_etag(if_match.strip())
+        return found if found is not None else await self.get(bucket, key)
 
     async def find_by_etag(self, etag: str) -> ObjectInfo | None:
         """The object whose ETag is `etag`, in any bucket: for providers whose ETags are their
@@ -176,6 +181,8 @@ class ObjectStore:
             existing = await self.db.transaction(lambda conn: self.replace(conn, obj, conditions))
         except BaseException:
             self.blobs.delete(b for b, _ in obj.blobs)
+            if obj.etag != etag:  # uploaded upstream, then refused here (a precondition)
+                self._forget_upstream(obj.etag)
             raise
         self.retire(existing, obj)
         return obj
@@ -228,10 +235,16 @@ class ObjectStore:
         if old is None:
             return
         self.blobs.delete_later([b for b, _ in old.blobs])
-        if self.mirror is not None and (new is None or new.etag != old.etag):
-            task = asyncio.create_task(self._unmirror(old.etag.strip('"')))
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
+        if new is None or new.etag != old.etag:
+            self._forget_upstream(old.etag)
+
+    def _forget_upstream(self, etag: str) -> None:
+        """Delete a provider file in the background; nothing here waits on it."""
+        if self.mirror is None:
+            return
+        task = asyncio.create_task(self._unmirror(etag.strip('"')))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _unmirror(self, file_id: str) -> None:
         assert self.mirror is not None

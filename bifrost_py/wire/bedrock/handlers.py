@@ -17,13 +17,21 @@ from bifrost_py.wire.bedrock.shapes import decode, operation
 _RELAXED = frozenset({"roleArn", "modelId"})
 
 
-def _params(name: str, req: BedrockRequest, provider: str = "bedrock") -> dict[str, Any]:
-    relaxed = frozenset() if provider == "bedrock" else _RELAXED
+def _params(name: str, req: BedrockRequest, relaxed: frozenset[str] = frozenset(),
+            ) -> dict[str, Any]:
     return decode(operation(name), req.labels, req.query, req.body, relaxed)
 
 
+def _relaxed(provider: str, plane: ControlPlane) -> frozenset[str]:
+    if provider != "bedrock":
+        return _RELAXED
+    bedrock = plane.config.providers.bedrock
+    # With a role configured on the server, the request's roleArn may be any placeholder.
+    return frozenset({"roleArn"}) if bedrock is not None and bedrock.role_arn else frozenset()
+
+
 async def create_job(req: BedrockRequest, plane: ControlPlane) -> Response:
-    params = _params("CreateModelInvocationJob", req, req.provider)
+    params = _params("CreateModelInvocationJob", req, _relaxed(req.provider, plane))
     tags = [(t["key"], t["value"]) for t in params.get("tags", [])]
     job = await plane.create(params, req.provider, tags)
     return json_response({"jobArn": job.arn})

@@ -1,0 +1,237 @@
+"""The bedrock provider's files: every S3 call passed through to real S3, re-signed.
+
+The client signed its request for this server (or not at all); S3 wants the server's own
+credentials. So the client's signing headers are dropped, everything else is kept, and the request
+is signed again and sent path-style with the raw path and query as they came. Bodies stream both
+ways and S3's answer (status, headers, body; errors included) reaches the client unchanged.
+
+aws-chunked uploads: unsigned chunks (STREAMING-UNSIGNED-PAYLOAD-TRAILER, what boto3 and the CLI
+send) pass through as they are. Signed chunks carry signatures made with the client's key, which
+S3 would reject, so they are decoded and the plain payload is sent; a trailing checksum is only
+known at the end of the body, so such a body is spooled to a temporary file first and its checksum
+sent as a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from typing import IO
+
+import httpx
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from bifrost_py.config import BedrockConfig
+from bifrost_py.errors import AwsError, InvalidRequest, ServiceUnavailable
+from bifrost_py.providers.base import UpstreamError, upstream_error
+from bifrost_py.providers.sigv4 import UNSIGNED_PAYLOAD, ServerCredentials, sign_s3
+from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
+from bifrost_py.wire.s3.errors import error_response
+from bifrost_py.wire.s3.request import new_request_id
+
+log = logging.getLogger("bifrost_py.bedrock.s3")
+
+MOUNT = b"/bedrock/files"
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                         "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
+# The client's signature for this server, and what only concerns the hop to this server.
+_CLIENT_ONLY = frozenset({"authorization", "x-amz-date", "x-amz-security-token",
+                          "x-amz-content-sha256", "host", "x-model-provider", "expect"})
+# A presigned URL's signature (SigV4 or SigV2) is the query-string form of the same.
+_CLIENT_QUERY = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                           "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
+                           "AWSAccessKeyId", "Signature", "Expires"})
+_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_SPOOL_READ = 1 << 20
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body was all read."""
+
+
+class S3Proxy:
+    def __init__(self, settings: BedrockConfig) -> None:
+        self.settings = settings
+        self.endpoint = (settings.s3_endpoint_url
+                         or f"https://s3.{settings.region}.amazonaws.com").rstrip("/")
+        self.credentials = ServerCredentials(settings)
+        # Requests are built by hand (never client.build_request), so no cookie one client's
+        # answer set is ever sent on another client's request.
+        self.client = httpx.AsyncClient(timeout=settings.timeout_seconds, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            request = await self._request(scope, receive)
+            response = await self.client.send(request, stream=True)
+        except _ClientGone:
+            return
+        except httpx.TransportError as exc:
+            error: AwsError = ServiceUnavailable(
+                f"The bedrock provider's S3 endpoint {self.endpoint} is unavailable "
+                f"({type(exc).__name__}).")
+            return await _error(error, scope, receive, send)
+        except ChunkedError as exc:
+            return await _error(InvalidRequest(f"Malformed aws-chunked body: {exc}"), scope,
+                                receive, send)
+        except UpstreamError as failure:  # no credentials to sign with
+            return await _error(upstream_error(failure), scope, receive, send)
+        await _relay(response, send)
+
+    async def _request(self, scope: Scope, receive: Receive) -> httpx.Request:
+        raw_path = _upstream_path(scope)
+        raw_query = _forwarded_query(scope.get("query_string", b"").decode("latin-1"))
+        raw_headers = scope["headers"]
+        has_body = bool(_header(raw_headers, "content-length")
+                        or _header(raw_headers, "transfer-encoding"))
+        headers = _forwarded(raw_headers)
+        content_sha256 = _header(raw_headers, "x-amz-content-sha256")
+        body, payload_hash = await _body(content_sha256, headers, _received(receive))
+        method = scope["method"]
+        signing = sign_s3(method, self.endpoint, raw_path, raw_query, list(headers.items()),
+                          await self.credentials.current(), self.settings.region, payload_hash)
+        if "accept-encoding" not in headers:
+            headers["accept-encoding"] = "identity"  # not httpx's default: S3 sees what came
+        url = httpx.URL(self.endpoint)
+        url = url.copy_with(raw_path=url.raw_path.rstrip(b"/") + raw_path.encode("latin-1")
+                            + (b"?" + raw_query.encode("latin-1") if raw_query else b""))
+        return httpx.Request(method, url, headers=[*headers.items(), *signing],
+                             content=body if has_body else None)
+
+
+async def _body(content_sha256: str, headers: dict[str, str],
+                received: AsyncIterator[bytes]) -> tuple[AsyncIterator[bytes], str]:
+    """The body to send and the payload hash to sign it with; `headers` adjusted to match."""
+    if content_sha256 == _UNSIGNED_TRAILER:
+        return received, content_sha256  # unsigned framing: S3 takes it exactly as it came
+    if content_sha256.startswith("STREAMING-"):  # chunks signed with the client's key
+        decoder = AwsChunkedDecoder()
+        _as_plain(headers)
+        if not content_sha256.endswith("-TRAILER"):
+            return _decoded(received, decoder), UNSIGNED_PAYLOAD
+        spool = await _spool(_decoded(received, decoder))
+        headers.update({name: value for name, value in decoder.trailers.items()
+                        if name != "x-amz-trailer-signature"})
+        return _unspooled(spool), UNSIGNED_PAYLOAD
+    if _SHA256_HEX.fullmatch(content_sha256):
+        return received, content_sha256  # the body's real hash: S3 still checks it
+    return received, UNSIGNED_PAYLOAD
+
+
+def _as_plain(headers: dict[str, str]) -> None:
+    """Headers of an aws-chunked request for its decoded payload."""
+    encodings = [e.strip() for e in headers.pop("content-encoding", "").split(",")
+                 if e.strip() and e.strip().lower() != "aws-chunked"]
+    if encodings:
+        headers["content-encoding"] = ", ".join(encodings)
+    headers.pop("x-amz-trailer", None)
+    decoded_length = headers.pop("x-amz-decoded-content-length", None)
+    headers.pop("content-length", None)
+    if decoded_length is not None:
+        headers["content-length"] = decoded_length
+
+
+async def _received(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone()
+        if message.get("body"):
+            yield message["body"]
+        if not message.get("more_body", False):
+            return
+
+
+async def _decoded(received: AsyncIterator[bytes],
+                   decoder: AwsChunkedDecoder) -> AsyncIterator[bytes]:
+    async for piece in received:
+        data = decoder.feed(piece)
+        if data:
+            yield data
+    decoder.finish()
+
+
+async def _spool(pieces: AsyncIterator[bytes]) -> IO[bytes]:
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this call; _unspooled closes it
+    try:
+        async for piece in pieces:
+            await asyncio.to_thread(spool.write, piece)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+async def _unspooled(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while piece := await asyncio.to_thread(spool.read, _SPOOL_READ):
+            yield piece
+    finally:
+        spool.close()
+
+
+async def _relay(response: httpx.Response, send: Send) -> None:
+    """S3's answer, streamed back with its status and headers (hop-by-hop ones aside)."""
+    try:
+        headers = [(name, value) for name, value in response.headers.raw
+                   if name.decode("latin-1").lower() not in _HOP_BY_HOP]
+        await send({"type": "http.response.start", "status": response.status_code,
+                    "headers": headers})
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except httpx.TransportError as exc:
+        # Too late for an error answer: the connection closes and the client sees a short body.
+        log.warning("S3 answer cut short by the bedrock S3 endpoint (%s)", type(exc).__name__)
+    finally:
+        await response.aclose()
+
+
+async def _error(error: AwsError, scope: Scope, receive: Receive, send: Send) -> None:
+    request_id = new_request_id()
+    response: Response = error_response(error, scope["method"], _upstream_path(scope),
+                                        request_id)
+    response.headers["x-amz-request-id"] = request_id
+    # The body may be partly unread: it must not be taken for the next request.
+    response.headers["connection"] = "close"
+    await response(scope, receive, send)
+
+
+def _upstream_path(scope: Scope) -> str:
+    """The raw path after the mount, still percent-encoded as the client sent it."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    return raw.removeprefix(MOUNT).decode("latin-1") or "/"
+
+
+def _forwarded_query(raw_query: str) -> str:
+    """The raw query, as it came, without a presigned URL's signing members."""
+    return "&".join(member for member in raw_query.split("&")
+                    if member and member.partition("=")[0] not in _CLIENT_QUERY)
+
+
+def _forwarded(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The client's headers S3 should see, by lower-case name (repeats joined with commas)."""
+    connection = {token.strip().lower()
+                  for token in _header(raw_headers, "connection").split(",")}
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        if name in _HOP_BY_HOP or name in _CLIENT_ONLY or name in connection:
+            continue
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+def _header(raw_headers: list[tuple[bytes, bytes]], name: str) -> str:
+    wanted = name.encode("latin-1")
+    return next((value.decode("latin-1") for key, value in raw_headers
+                 if key.lower() == wanted), "")
