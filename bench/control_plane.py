@@ -73,7 +73,8 @@ class RawClient:
     def __init__(self, endpoint: str) -> None:
         parts = urlsplit(endpoint)
         self.prefix = parts.path
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
+                                               timeout=60)
 
     def get(self, path: str) -> bytes:
         try:
@@ -218,7 +219,7 @@ def check_listing(client: Any, jobs: int) -> int:
     """Page through every job with maxResults=1000; the number of pages. Checks the count."""
     seen, pages, token = 0, 0, None
     while True:
-        kwargs = {"nextToken": token} if token else {}
+        kwargs: dict[str, str] = {"nextToken": token} if token else {}
         page = client.list_model_invocation_jobs(maxResults=1000, **kwargs)
         seen += len(page["invocationJobSummaries"])
         pages += 1
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lists", type=int, default=100, help="List calls timed, each way (100)")
     parser.add_argument("--max-concurrent-jobs", type=int, default=64,
                         help="[providers.local] max_concurrent_jobs (64; 0: the server's "
-                             "default, 4, with which 10,000 jobs take over 20 min to drain)")
+                             "default, 4, with which 10,000 jobs drain in O(N^2), too slowly)")
     parser.add_argument("--timeout", type=float, default=1200.0,
                         help="seconds for creating the jobs, and again for them to end (1200)")
     parser.add_argument("--seed", type=int, default=1)

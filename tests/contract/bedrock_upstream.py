@@ -30,14 +30,13 @@ from bedrock_helpers import (
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from fakes.bedrock_fake import FakeBedrock, MotoS3, _Job
-from fakes.server import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bifrost_py.testing import RunningServer
+from bifrost_py.testing import RunningServer, ServerThread
+from tests.fakes.bedrock_fake import FakeBedrock, MotoS3, _Job
 
 FAKE_KEY, FAKE_SECRET = "AKIAFAKEBEDROCK00001", "fake-secret"
 CONFIGURED_ROLE = "arn:aws:iam::111122223333:role/ConfiguredBedrockRole"

@@ -44,9 +44,9 @@ from bedrock_helpers import (
     wait_for_progress,
     wait_for_status,
 )
-from fakes.chat import FakeChat
 
 from bifrost_py.testing import RunningServer
+from tests.fakes.chat import FakeChat
 
 
 @pytest.fixture

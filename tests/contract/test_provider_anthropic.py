@@ -39,13 +39,13 @@ from bedrock_helpers import (
     wait_for_status,
     with_provider,
 )
-from fakes.anthropic_fake import FakeAnthropic
 
 from bifrost_py.config import AnthropicConfig
 from bifrost_py.domain.jobs import Job
 from bifrost_py.providers import anthropic as adapter
 from bifrost_py.providers.base import Poll, UpstreamRefused
 from bifrost_py.testing import RunningServer
+from tests.fakes.anthropic_fake import FakeAnthropic
 
 CLAUDE_NAME = "claude-3-5-sonnet-20241022"  # what [models] maps CLAUDE to for anthropic
 API_KEY = "test-key"

@@ -53,12 +53,12 @@ from bedrock_upstream import (  # noqa: F401 - fixtures
     signed_s3,
     upstream_of,
 )
-from fakes.bedrock_fake import FakeBedrock
 
 from bifrost_py.config import BedrockConfig
 from bifrost_py.domain.jobs import new_job
 from bifrost_py.providers.bedrock import BedrockBatch
 from bifrost_py.testing import RunningServer
+from tests.fakes.bedrock_fake import FakeBedrock
 
 # the seed document's flow, and listing beside local jobs
 

@@ -35,10 +35,10 @@ from bedrock_upstream import (  # noqa: F401 - fixtures
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from fakes.bedrock_fake import FakeBedrock
 
 from bifrost_py.providers import bedrock_s3
 from bifrost_py.testing import RunningServer
+from tests.fakes.bedrock_fake import FakeBedrock
 
 MIB = 2**20
 

@@ -37,7 +37,6 @@ from bedrock_helpers import (
 )
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from fakes.gemini_fake import CANCELLED, FakeBatch, FakeGemini
 from google.genai import errors
 
 from bifrost_py.config import GeminiConfig
@@ -64,6 +63,7 @@ from bifrost_py.providers.gemini import (
     responses_file,
 )
 from bifrost_py.testing import RunningServer
+from tests.fakes.gemini_fake import CANCELLED, FakeBatch, FakeGemini
 
 API_KEY = "gemini-test-key-0123"
 SEED_MODEL = "gemini-1.5-flash"

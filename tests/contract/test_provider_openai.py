@@ -41,9 +41,9 @@ from bedrock_helpers import (
     with_provider,
 )
 from botocore.exceptions import ClientError
-from fakes.openai_fake import FakeOpenAI
 
 from bifrost_py.testing import RunningServer
+from tests.fakes.openai_fake import FakeOpenAI
 
 API_KEY = "test-key"
 WRONG_KEY = "sk-wrong-0123456789abcdef"

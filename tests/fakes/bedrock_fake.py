@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakes.server import ServerThread, _free_port
+from bifrost_py.testing import ServerThread, free_port
 
 _MODEL = botocore.session.get_session().get_service_model("bedrock")
 # One session for every S3 client made here: it caches the loaded service models (a new session
@@ -381,7 +381,7 @@ class MotoS3:
     """moto_server on a free loopback port as a subprocess: `with MotoS3() as s3: s3.url`."""
 
     def __init__(self, port: int = 0) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bifrost_py.domain.records.neutral import count_tokens
+from bifrost_py.testing import ServerThread
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 429: "rate_limit_exceeded", 500: "server_error"}
@@ -44,16 +42,9 @@ class FakeChat:
         self.bodies: list[dict[str, Any]] = []
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._completions,
                                            methods=["POST"])])
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off",
-            timeout_keep_alive=60, backlog=2048))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        daemon=True, name=f"fake-chat-{self.port}")
+        self._server = ServerThread(self.app, timeout_keep_alive=60, backlog=2048)
+        self.port = self._server.port
+        self.url = self._server.url
 
     async def _completions(self, request: Request) -> Response:
         self.requests += 1
@@ -77,18 +68,11 @@ class FakeChat:
         return _error(status, f"fake failure {self.failures}", headers)
 
     def start(self) -> FakeChat:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake chat server did not start")
-            time.sleep(0.01)
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._sock.close()
+        self._server.stop()
 
     def __enter__(self) -> FakeChat:
         return self.start()

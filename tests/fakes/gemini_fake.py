@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakes.server import ServerThread
+from bifrost_py.testing import ServerThread
 
 Json = dict[str, Any]
 Handler = Callable[..., Awaitable[Response]]

@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bifrost_py.testing import ServerThread
 from tests.fakes.chat import _completion, _text
-from tests.fakes.server import ServerThread
 
 _TERMINAL = {"completed", "failed", "expired", "cancelled"}
 _LINE_URLS = {False: {"/v1/chat/completions"}, True: {"/chat/completions"}}

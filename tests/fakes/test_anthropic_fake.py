@@ -10,7 +10,7 @@ import anthropic
 import pytest
 from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
 
-from .anthropic_fake import FakeAnthropic
+from tests.fakes.anthropic_fake import FakeAnthropic
 
 MODEL = "claude-3-5-haiku-20241022"
 

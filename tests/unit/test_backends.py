@@ -33,8 +33,8 @@ from bifrost_py.domain.records.neutral import (
     text_block,
     tool_result_block,
 )
+from bifrost_py.testing import ServerThread
 from tests.fakes.chat import FakeChat
-from tests.fakes.server import ServerThread
 
 TOOLS = [{"name": "weather", "description": "Weather now", "input_schema": {"type": "object"}},
          {"name": "time", "description": "", "input_schema": {"type": "object"}}]
