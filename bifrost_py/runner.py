@@ -62,13 +62,13 @@ class Runner:
             self._wake.clear()
 
     async def _tick(self) -> None:
-        for job in await self.jobs.unfinished():
-            running = self._running.get(job.job_id)
+        for job_id, provider, stop_requested in await self.jobs.unfinished():
+            running = self._running.get(job_id)
             if running is not None:
-                if job.stop_requested:
+                if stop_requested:
                     running[1].set()
-            elif job.provider in self.executors and self._has_room(job.provider):
-                self._start(job)
+            elif provider in self.executors and self._has_room(provider):
+                self._start(await self.jobs.get(job_id))
 
     def _has_room(self, provider: str) -> bool:
         limit = self.limits.get(provider)

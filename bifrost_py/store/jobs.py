@@ -7,10 +7,13 @@ import binascii
 import json
 import sqlite3
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from bifrost_py.domain.jobs import ENDED, Counts, Job
+import orjson
+
+from bifrost_py.domain.jobs import ENDED, Counts, Job, summary
 from bifrost_py.errors import (
     ConflictException,
     ResourceNotFoundException,
@@ -20,6 +23,7 @@ from bifrost_py.errors import (
 from bifrost_py.store.db import Database
 
 MAX_TAGS = 200
+SUMMARY_CACHE = 20_000
 _ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
 
 
@@ -35,6 +39,8 @@ class JobFilter:
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # job id -> (lastModifiedTime, summary), least recently listed first
+        self._summaries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
     async def create(self, job: Job, tags: list[tuple[str, str]]) -> Job:
         """Insert `job`; a repeated clientRequestToken returns the job it first created."""
@@ -70,8 +76,14 @@ class JobStore:
             raise ResourceNotFoundException(f"The model invocation job {job_id} was not found.")
         return job_from_row(row)
 
-    async def list_jobs(self, where: JobFilter, limit: int, token: str | None,
-                   ) -> tuple[list[Job], str | None]:
+    async def list_summaries(self, where: JobFilter, limit: int, token: str | None,
+                             ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ListModelInvocationJobs' summaries and the next page's token.
+
+        The page is chosen on three columns; summaries of jobs unchanged since they were last
+        listed come from a cache, so a page of 1,000 mostly-ended jobs costs little more than
+        the index scan.
+        """
         clauses, params = _filter_sql(where)
         if token:
             after_time, after_id = _parse_token(token)
@@ -79,17 +91,37 @@ class JobStore:
             clauses.append(f"(submit_time, job_id) {op} (?, ?)")
             params += [after_time, after_id]
         order = "ASC" if where.ascending else "DESC"
-        sql = (f"SELECT * FROM jobs {'WHERE ' + ' AND '.join(clauses) if clauses else ''} "
+        sql = (f"SELECT job_id, last_modified, submit_time FROM jobs "
+               f"{'WHERE ' + ' AND '.join(clauses) if clauses else ''} "
                f"ORDER BY submit_time {order}, job_id {order} LIMIT ?")
-        rows = list(await self.db.fetchall(sql, [*params, limit + 1]))
-        jobs = [job_from_row(r) for r in rows[:limit]]
-        next_token = _token(jobs[-1]) if len(rows) > limit else None
-        return jobs, next_token
+        page = [tuple(r) for r in await self.db.fetchall(sql, [*params, limit + 1])]
+        await self._refresh([(job_id, modified) for job_id, modified, _ in page[:limit]])
+        summaries = [self._summaries[job_id][1] for job_id, _, _ in page[:limit]]
+        last = page[limit - 1] if len(page) > limit else None
+        return summaries, _token(last[2], last[0]) if last else None
 
-    async def unfinished(self) -> list[Job]:
+    async def _refresh(self, wanted: list[tuple[str, float]]) -> None:
+        stale = [job_id for job_id, modified in wanted
+                 if self._summaries.get(job_id, (None,))[0] != modified]
+        for start in range(0, len(stale), 500):
+            chunk = stale[start:start + 500]
+            rows = await self.db.fetchall(
+                f"SELECT * FROM jobs WHERE job_id IN ({', '.join('?' * len(chunk))})", chunk)
+            for row in rows:
+                self._summaries[row["job_id"]] = (row["last_modified"],
+                                                  summary(job_from_row(row)))
+        for job_id, _ in wanted:
+            self._summaries.move_to_end(job_id)
+        while len(self._summaries) > SUMMARY_CACHE:
+            self._summaries.popitem(last=False)
+
+    async def unfinished(self) -> list[tuple[str, str, bool]]:
+        """(job id, provider, stop requested) of every job not yet ended, oldest first: the
+        runner asks on every wake-up, so this reads three columns, not whole jobs."""
         rows = await self.db.fetchall(
-            f"SELECT * FROM jobs WHERE status NOT IN ({_ENDED_SQL}) ORDER BY submit_time")
-        return [job_from_row(r) for r in rows]
+            f"SELECT job_id, provider, stop_requested FROM jobs WHERE status NOT IN "
+            f"({_ENDED_SQL}) ORDER BY submit_time")
+        return [(r["job_id"], r["provider"], bool(r["stop_requested"])) for r in rows]
 
     async def update(self, job_id: str, **fields: Any) -> None:
         """Set columns of a job (status, message, end_time, counts, ...) and lastModifiedTime."""
@@ -148,15 +180,15 @@ def job_from_row(row: sqlite3.Row) -> Job:
         job_id=row["job_id"], arn=row["arn"], name=row["name"], provider=row["provider"],
         model_id=row["model_id"], role_arn=row["role_arn"], status=row["status"],
         submit_time=row["submit_time"], last_modified=row["last_modified"],
-        input_config=json.loads(row["input_config"]),
-        output_config=json.loads(row["output_config"]), timeout_hours=row["timeout_hours"],
+        input_config=orjson.loads(row["input_config"]),
+        output_config=orjson.loads(row["output_config"]), timeout_hours=row["timeout_hours"],
         client_token=row["client_token"], message=row["message"], end_time=row["end_time"],
-        vpc_config=json.loads(row["vpc_config"]) if row["vpc_config"] else None,
+        vpc_config=orjson.loads(row["vpc_config"]) if row["vpc_config"] else None,
         invocation_type=row["invocation_type"],
         counts=Counts(row["total"], row["processed"], row["success"], row["errors"],
                       row["input_tokens"], row["output_tokens"]),
         stop_requested=bool(row["stop_requested"]),
-        upstream=json.loads(row["upstream"]) if row["upstream"] else None)
+        upstream=orjson.loads(row["upstream"]) if row["upstream"] else None)
 
 
 def _filter_sql(where: JobFilter) -> tuple[list[str], list[Any]]:
@@ -177,8 +209,8 @@ def _filter_sql(where: JobFilter) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-def _token(job: Job) -> str:
-    raw = json.dumps([job.submit_time, job.job_id]).encode()
+def _token(submit_time: float, job_id: str) -> str:
+    raw = json.dumps([submit_time, job_id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 

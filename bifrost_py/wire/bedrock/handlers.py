@@ -7,7 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from bifrost_py.control import ControlPlane
-from bifrost_py.domain.jobs import describe, summary
+from bifrost_py.domain.jobs import describe
 from bifrost_py.store.jobs import JobFilter
 from bifrost_py.wire.bedrock.request import BedrockRequest, json_response
 from bifrost_py.wire.bedrock.shapes import decode, operation
@@ -46,8 +46,9 @@ async def list_jobs(req: BedrockRequest, plane: ControlPlane) -> Response:
     p = _params("ListModelInvocationJobs", req)
     where = JobFilter(p.get("statusEquals"), p.get("nameContains"), p.get("submitTimeAfter"),
                       p.get("submitTimeBefore"), p.get("sortOrder") == "Ascending")
-    jobs, token = await plane.jobs.list_jobs(where, p.get("maxResults", 1000), p.get("nextToken"))
-    body: dict[str, Any] = {"invocationJobSummaries": [summary(j) for j in jobs]}
+    summaries, token = await plane.jobs.list_summaries(where, p.get("maxResults", 1000),
+                                                       p.get("nextToken"))
+    body: dict[str, Any] = {"invocationJobSummaries": summaries}
     if token:
         body["nextToken"] = token
     return json_response(body)
