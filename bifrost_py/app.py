@@ -20,6 +20,7 @@ from bifrost_py.store.blobs import BlobStore
 from bifrost_py.store.db import Database
 from bifrost_py.store.jobs import JobStore
 from bifrost_py.wire.bedrock.app import BedrockApp
+from bifrost_py.wire.guard import Guard
 from bifrost_py.wire.s3.app import S3App
 
 log = logging.getLogger("bifrost_py")
@@ -88,6 +89,9 @@ def create_app(config: Config) -> Mounts:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await server.open()
         log.info("bifrost_py serving data from %s", config.data_path.resolve())
+        if not guard.enabled:
+            log.warning("no [[keys]] configured: the server is open to anyone who can reach it "
+                        "(fine for development, not for a shared network)")
         try:
             yield
         finally:
@@ -97,7 +101,8 @@ def create_app(config: Config) -> Mounts:
         ok = server.db.is_open
         return JSONResponse({"status": "ok" if ok else "starting"}, 200 if ok else 503)
 
-    s3 = S3App(config, server.providers.files, server.providers.s3_proxy)
+    guard = Guard(config)
+    s3 = S3App(config, server.providers.files, guard, server.providers.s3_proxy)
     app = Starlette(routes=[Route("/health", health)], lifespan=lifespan)
     app.state.server = server
-    return Mounts(app, {"/bedrock/files": s3, "/bedrock": BedrockApp(server.plane)})
+    return Mounts(app, {"/bedrock/files": s3, "/bedrock": BedrockApp(server.plane, guard)})

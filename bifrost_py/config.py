@@ -158,11 +158,25 @@ class ProvidersConfig:
 
 
 @dataclass(frozen=True)
+class KeyConfig:
+    """One [[keys]] entry: an access key, its tenant and what it may use."""
+
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    tenant: str = ""
+    providers: list[str] = field(default_factory=list)  # empty: every configured provider
+    models: list[str] = field(default_factory=list)     # shell-style globs; empty: every model
+    bearer_token: str = ""                              # a Bedrock API key for /bedrock
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
     # Bedrock model id -> {provider: the provider's model name}
     models: dict[str, dict[str, str]] = field(default_factory=dict)
+    # With keys, every request must be signed by one of them; without, the server runs open.
+    keys: list[KeyConfig] = field(default_factory=list)
 
     def model_name(self, model_id: str, provider: str) -> str:
         """The name `provider` knows `model_id` by; unmapped ids are sent as they are."""
@@ -224,8 +238,27 @@ def _check(config: Config) -> None:
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", server.region):
         raise ConfigError(f"server.region: {server.region!r} is not an AWS region name")
     _check_local(config.providers.local)
+    _check_keys(config)
     if server.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError(f"server.log_level: {server.log_level!r} is not a log level")
+
+
+def _check_keys(config: Config) -> None:
+    seen: set[str] = set()
+    for n, key in enumerate(config.keys):
+        where = f"keys[{n}]"
+        if not re.fullmatch(r"[A-Z0-9]{16,128}", key.access_key_id):
+            raise ConfigError(f"{where}.access_key_id: expected 16 to 128 upper-case letters "
+                              "and digits")
+        if not key.secret_access_key or not key.tenant:
+            raise ConfigError(f"{where}: secret_access_key and tenant are required")
+        if key.access_key_id in seen:
+            raise ConfigError(f"{where}.access_key_id: {key.access_key_id} appears twice")
+        seen.add(key.access_key_id)
+        unknown = [p for p in key.providers if p not in PROVIDERS]
+        if unknown:
+            raise ConfigError(f"{where}.providers: {unknown[0]!r} is not one of "
+                              f"{', '.join(PROVIDERS)}")
 
 
 def _check_local(local: LocalConfig) -> None:
@@ -263,6 +296,11 @@ def _value(hint: Any, value: Any, key: str, env: typing.Mapping[str, str]) -> An
         value = _interpolate(value, key, env)
     if isinstance(hint, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list")
+        item = typing.get_args(hint)[0]
+        return [_value(item, v, f"{key}[{n}]", env) for n, v in enumerate(value)]
     if typing.get_origin(hint) is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table")

@@ -6,6 +6,8 @@ per dialect (S3 XML in wire/s3/errors.py, Bedrock JSON in wire/bedrock/errors.py
 
 from __future__ import annotations
 
+import functools
+
 
 class AwsError(Exception):
     code: str = "InternalError"
@@ -24,6 +26,12 @@ class AwsError(Exception):
 
 def _error(code: str, status: int, message: str) -> type[AwsError]:
     return type(code, (AwsError,), {"code": code, "status": status, "default_message": message})
+
+
+@functools.cache
+def error_class(code: str, status: int) -> type[AwsError]:
+    """The error type for a code chosen at run time (an authentication failure's)."""
+    return _error(code, status, code)
 
 
 # S3

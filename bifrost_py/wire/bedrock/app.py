@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from urllib.parse import parse_qsl, unquote
 
@@ -18,7 +19,8 @@ from bifrost_py.errors import (
 from bifrost_py.wire.bedrock.errors import error_response
 from bifrost_py.wire.bedrock.request import BedrockRequest
 from bifrost_py.wire.bedrock.routes import ROUTES, Handler
-from bifrost_py.wire.s3.request import new_request_id
+from bifrost_py.wire.guard import Guard, permit
+from bifrost_py.wire.s3.request import header_dict, new_request_id
 
 log = logging.getLogger("bifrost_py.bedrock")
 MOUNT = b"/bedrock"
@@ -26,8 +28,9 @@ MAX_BODY = 2**20
 
 
 class BedrockApp:
-    def __init__(self, plane: ControlPlane) -> None:
+    def __init__(self, plane: ControlPlane, guard: Guard) -> None:
         self.plane = plane
+        self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -36,9 +39,13 @@ class BedrockApp:
             handler, labels = _match(scope)
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"),
                                    keep_blank_values=True))
+            body = await _body(request)
+            caller = self.guard.caller("bedrock", scope, header_dict(scope),
+                                       hashlib.sha256(body).hexdigest())
             provider = self.plane.provider(request.headers)
-            req = BedrockRequest(scope["method"], labels, query, request.headers,
-                                 await _body(request), request_id, provider)
+            permit(caller, "bedrock", provider)
+            req = BedrockRequest(scope["method"], labels, query, request.headers, body,
+                                 request_id, provider, caller)
             response = await handler(req, self.plane)
         except AwsError as error:
             response = error_response(error)

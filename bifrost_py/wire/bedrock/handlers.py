@@ -11,6 +11,7 @@ from bifrost_py.domain.jobs import describe
 from bifrost_py.store.jobs import JobFilter
 from bifrost_py.wire.bedrock.request import BedrockRequest, json_response
 from bifrost_py.wire.bedrock.shapes import decode, operation
+from bifrost_py.wire.guard import permit
 
 # Only real AWS needs a real IAM role and a Bedrock model id; the other providers take any string,
 # as the user's reference examples do ("not-required-for-openai", "gpt-4.1").
@@ -32,6 +33,7 @@ def _relaxed(provider: str, plane: ControlPlane) -> frozenset[str]:
 
 async def create_job(req: BedrockRequest, plane: ControlPlane) -> Response:
     params = _params("CreateModelInvocationJob", req, _relaxed(req.provider, plane))
+    permit(req.caller, "bedrock", req.provider, params["modelId"])
     tags = [(t["key"], t["value"]) for t in params.get("tags", [])]
     job = await plane.create(params, req.provider, tags)
     return json_response({"jobArn": job.arn})

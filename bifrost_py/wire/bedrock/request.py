@@ -9,6 +9,8 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from bifrost_py.wire.auth import Caller
+
 
 @dataclass
 class BedrockRequest:
@@ -19,6 +21,7 @@ class BedrockRequest:
     body: bytes
     request_id: str
     provider: str  # from x-model-provider, checked against the configured providers
+    caller: Caller | None = None  # the verified key; None when the server runs open
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:

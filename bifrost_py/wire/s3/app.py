@@ -12,17 +12,19 @@ from bifrost_py.errors import AwsError, InternalError, InvalidArgument
 from bifrost_py.providers.base import UpstreamError, upstream_error
 from bifrost_py.providers.local import LocalFiles
 from bifrost_py.routing import provider_of
+from bifrost_py.wire.guard import Guard, permit
 from bifrost_py.wire.s3.errors import error_response
-from bifrost_py.wire.s3.request import S3Request, new_request_id, parse_request
+from bifrost_py.wire.s3.request import S3Request, header_dict, new_request_id, parse_request
 from bifrost_py.wire.s3.routes import route
 
 log = logging.getLogger("bifrost_py.s3")
 
 
 class S3App:
-    def __init__(self, config: Config, files: dict[str, LocalFiles],
+    def __init__(self, config: Config, files: dict[str, LocalFiles], guard: Guard,
                  proxy: ASGIApp | None = None) -> None:
         self.config = config
+        self.guard = guard
         self.files = files
         self.proxy = proxy  # the bedrock provider's files are real S3: passed through as they are
         self.region = config.server.region
@@ -34,10 +36,14 @@ class S3App:
         request_id = new_request_id()
         req: S3Request | None = None
         try:
-            provider = provider_of(request.headers, self.config, InvalidArgument)
+            headers = header_dict(scope)
+            caller = self.guard.caller("s3", scope, headers)
+            provider = provider_of(headers, self.config, InvalidArgument)
+            permit(caller, "s3", provider)
             if provider not in self.files and self.proxy is not None:
                 return await self.proxy(scope, receive, send)
-            req = parse_request(request, self.region, self.account_id, request_id)
+            req = parse_request(request, headers, self.region, self.account_id, request_id)
+            req.caller = caller
             response = await route(req)(req, self.files[provider])
         except AwsError as error:
             response = error_response(error, scope["method"], req.resource if req else "",

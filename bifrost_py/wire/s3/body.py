@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.requests import ClientDisconnect
 
@@ -24,6 +25,7 @@ from bifrost_py.errors import (
     MissingContentLength,
 )
 from bifrost_py.store.blobs import Blob, BlobStore
+from bifrost_py.wire.guard import verify_body
 from bifrost_py.wire.s3.checksums import Checksum, header_name, requested_algorithm
 from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
 from bifrost_py.wire.s3.request import S3Request
@@ -41,11 +43,16 @@ async def receive(req: S3Request, blobs: BlobStore, max_size: int, inline: bool 
         raise InvalidRequest(str(exc)) from exc
     decoder = AwsChunkedDecoder() if _is_chunked(req) else None
     stream = _decoded(req, decoder) if decoder else _plain(req)
+    sha256 = hashlib.sha256() if req.caller is not None and not decoder else None
+    if sha256 is not None:
+        stream = _hashed(stream, sha256)
     blob = await blobs.write(stream, max_size=max_size,
                              checksum_algorithm=wanted[0] if wanted else None, inline=inline)
     try:
         if blob.size != declared:
             raise IncompleteBody()
+        if sha256 is not None:
+            verify_body(req.caller, "s3", req.headers, sha256.hexdigest())
         _verify(req, blob.md5, wanted, blob.checksum, decoder)
     except BaseException:
         blobs.discard(blob)
@@ -68,6 +75,13 @@ def _is_chunked(req: S3Request) -> bool:
     encoding = req.headers.get("content-encoding", "")
     sha = req.headers.get("x-amz-content-sha256", "")
     return "aws-chunked" in encoding or sha.startswith("STREAMING-")
+
+
+async def _hashed(chunks: AsyncIterator[bytes], sha256: Any) -> AsyncIterator[bytes]:
+    """Pass `chunks` through, hashing them: the signed payload hash is checked after the body."""
+    async for chunk in chunks:
+        sha256.update(chunk)
+        yield chunk
 
 
 async def _plain(req: S3Request) -> AsyncIterator[bytes]:
@@ -126,6 +140,8 @@ async def receive_small(req: S3Request, limit: int) -> bytes:
     checksum = Checksum(wanted[0]) if wanted else None
     if checksum:
         checksum.update(bytes(data))
+    if decoder is None:
+        verify_body(req.caller, "s3", req.headers, hashlib.sha256(data).hexdigest())
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
     _verify(req, md5, wanted, checksum.b64() if checksum else None, decoder)
     return bytes(data)

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from bifrost_py.domain.objects import Conditions
 from bifrost_py.errors import InvalidURI
+from bifrost_py.wire.auth import Caller
 
 MOUNT = b"/bedrock/files"
 
@@ -25,6 +27,7 @@ class S3Request:
     region: str
     account_id: str
     request_id: str
+    caller: Caller | None = None  # the verified key; None when the server runs open
 
     @property
     def resource(self) -> str:
@@ -36,11 +39,17 @@ class S3Request:
                           h.get("if-modified-since", ""), h.get("if-unmodified-since", ""))
 
 
+def header_dict(scope: Scope) -> dict[str, str]:
+    """Lower-case names to values, read once: Starlette's Headers scans its list per lookup."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
 def new_request_id() -> str:
     return secrets.token_hex(8).upper()
 
 
-def parse_request(request: Request, region: str, account_id: str, request_id: str) -> S3Request:
+def parse_request(request: Request, headers: dict[str, str], region: str, account_id: str,
+                  request_id: str) -> S3Request:
     """Split the raw path: keys are single percent-encoded with `/` kept, so decode with
     `unquote` (never `unquote_plus`) and never normalise `//`, `.` or `..`."""
     scope = request.scope
@@ -55,6 +64,5 @@ def parse_request(request: Request, region: str, account_id: str, request_id: st
     except UnicodeError as exc:
         raise InvalidURI() from exc
     bucket, _, key = path.lstrip("/").partition("/") if path.startswith("/") else ("", "", "")
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     return S3Request(request, scope["method"], bucket, key, query, headers, region, account_id,
                      request_id)

@@ -66,6 +66,8 @@ KNOWN_PARAMS = frozenset({
     "fetch-owner", "encoding-type", "marker", "uploads", "key-marker", "upload-id-marker",
     "max-uploads", "uploadId", "partNumber", "max-parts", "part-number-marker", "delete",
     "location", "x-id", "max-buckets", "bucket-region",
+    # presigned URLs in the older query form
+    "AWSAccessKeyId", "Signature", "Expires",
 })
 
 

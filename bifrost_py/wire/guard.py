@@ -1,0 +1,70 @@
+"""Who may call: the configured [[keys]] checked on every request of both mounts.
+
+With no keys the server runs open (development) and says so at start-up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from starlette.types import Scope
+
+from bifrost_py.config import Config
+from bifrost_py.errors import AwsError, error_class
+from bifrost_py.wire.auth import AuthError, Caller, Key, allowed, authenticate, check_body_sha256
+from bifrost_py.wire.presign_v2 import is_presigned_v2, verify_presigned_v2
+
+
+class Guard:
+    def __init__(self, config: Config) -> None:
+        keys = [Key(k.access_key_id, k.secret_access_key, k.tenant, tuple(k.providers),
+                    tuple(k.models), k.bearer_token) for k in config.keys]
+        self.keys = {k.access_key_id: k for k in keys}
+        self.bearer = {k.bearer_token: k for k in keys if k.bearer_token}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
+    def caller(self, service: str, scope: Scope, headers: Mapping[str, str],
+               body_sha256: str | None = None) -> Caller | None:
+        """The verified caller; None when the server runs open. Raises the dialect's error."""
+        if not self.enabled:
+            return None
+        raw_path: bytes = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
+        raw_query: bytes = scope["query_string"]
+        try:
+            if service == "s3" and is_presigned_v2(raw_query):
+                return verify_presigned_v2(scope["method"], raw_path, raw_query, headers,
+                                           self.keys, time.time())
+            return authenticate(service, scope["method"], raw_path, raw_query, headers,
+                                body_sha256, self.keys, self.bearer, time.time())
+        except AuthError as failure:
+            raise dialect_error(failure, service) from None
+
+
+def permit(caller: Caller | None, service: str, provider: str,
+           model_id: str | None = None) -> None:
+    """A key limited to some providers or models may use only those."""
+    if caller is None or allowed(caller, provider, model_id):
+        return
+    what = f"model {model_id} on provider {provider}" if model_id else f"provider {provider}"
+    code = "AccessDenied" if service == "s3" else "AccessDeniedException"
+    raise error_class(code, 403)(f"The access key {caller.key.access_key_id} may not use {what}.")
+
+
+def verify_body(caller: Caller | None, service: str, headers: Mapping[str, str],
+                body_sha256: str) -> None:
+    """A body whose SHA-256 differs from the signed x-amz-content-sha256 was tampered with."""
+    if caller is None:
+        return
+    try:
+        check_body_sha256(service, headers, body_sha256)
+    except AuthError as failure:
+        raise dialect_error(failure, service) from None
+
+
+def dialect_error(failure: AuthError, service: str) -> AwsError:
+    code = failure.code_s3 if service == "s3" else failure.code_bedrock
+    return error_class(code, failure.status)(failure.message)
