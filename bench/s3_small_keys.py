@@ -1,0 +1,147 @@
+"""What signature verification costs: the small-object benchmark against bifrost_py with keys off
+and with keys on, in the same run.
+
+Two bifrost servers: `keys-off` (no [[keys]], runs open) and `keys-on` (one [[keys]] entry whose
+access key is the one bench.servers.CREDENTIALS gives every boto3 client, so the same clients sign
+requests the keys-on server verifies). Each does PUT / HEAD / GET of small objects with the
+machinery of bench.s3_small, the targets interleaved in rounds (off on off on ...). Reports the
+median ops/s per phase and the ratio on/off; the target is on/off >= 0.85 (verification costs
+at most 15 % of throughput).
+
+Run:  .venv/bin/python -m bench.s3_small_keys [--n 1000] [--rounds 3] [--threads 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.s3_small import (
+    BUCKET,
+    PHASES,
+    fmt_cpu_table,
+    fmt_table,
+    make_client,
+    run_phase,
+    warm_up,
+)
+from bench.servers import BIN, CREDENTIALS, RssSampler, Server, _spawn, free_port
+
+TARGETS = ("keys-off", "keys-on")
+TARGET_RATIO = 0.85
+KEYS_CONFIG = f"""
+[[keys]]
+access_key_id = "{CREDENTIALS["AWS_ACCESS_KEY_ID"]}"
+secret_access_key = "{CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}"
+tenant = "bench"
+"""
+
+
+def start_bifrost_with(name: str, work_dir: Path, config_text: str) -> Server:
+    """bifrost_py with a fresh data dir and `config_text` as its config.toml."""
+    port = free_port()
+    data = work_dir / "bifrost-data"
+    data.mkdir(parents=True, exist_ok=True)
+    config = work_dir / "config.toml"
+    config.write_text(config_text, encoding="utf-8")
+    cmd = [str(BIN / "bifrost-py"), "serve", "--config", str(config), "--host", "127.0.0.1",
+           "--port", str(port), "--data-dir", str(data)]
+    return _spawn(name, cmd, port, "/bedrock/files", "/health", work_dir)
+
+
+def fmt_ratio_table(results: dict[str, dict[str, list[float]]]) -> str:
+    """ops/s (median) with keys off and on, and on/off per phase, against the target."""
+    cols = [*PHASES, "all"]
+    med = {t: {p: statistics.median(v) for p, v in r.items()} for t, r in results.items()}
+    lines = ["| phase | keys off ops/s | keys on ops/s | on/off | cost | target met |",
+             "|---|---|---|---|---|---|"]
+    for col in cols:
+        off, on = med["keys-off"][col], med["keys-on"][col]
+        ratio = on / off
+        lines.append(f"| {col} | {off:.0f} | {on:.0f} | {ratio:.2f} | {(1 - ratio) * 100:.1f} % "
+                     f"| {'yes' if ratio >= TARGET_RATIO else 'no'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="ops per phase (default 1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both (default 3)")
+    parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
+    parser.add_argument("--size", type=int, default=1024, help="object size in bytes (1024)")
+    args = parser.parse_args(argv)
+
+    body = os.urandom(args.size)
+    keys = [f"obj/{i:06d}" for i in range(args.n)]
+    servers: dict[str, Server] = {}
+    samplers: dict[str, RssSampler] = {}
+    results: dict[str, dict[str, list[float]]] = {t: {p: [] for p in (*PHASES, "all")}
+                                                  for t in TARGETS}
+    cpu: dict[str, dict[str, list[float]]] = {t: {p: [] for p in PHASES} for t in TARGETS}
+    client_cpu: dict[str, dict[str, list[float]]] = {t: {p: [] for p in PHASES} for t in TARGETS}
+    with tempfile.TemporaryDirectory(prefix="bench-s3-small-keys-") as tmp:
+        try:
+            for name in TARGETS:
+                work = Path(tmp) / name
+                work.mkdir()
+                servers[name] = start_bifrost_with(name, work,
+                                                   KEYS_CONFIG if name == "keys-on" else "")
+                samplers[name] = RssSampler(servers[name].pid).__enter__()
+            clients: dict[str, list[Any]] = {}
+            for name, server in servers.items():
+                clients[name] = [make_client(server.endpoint, max(8, args.threads))
+                                 for _ in range(args.threads)]
+                clients[name][0].create_bucket(Bucket=BUCKET)
+                warm_up(clients[name], body)
+            # The keys-on server must really refuse what it cannot verify.
+            unsigned = servers["keys-on"].endpoint + f"/{BUCKET}/obj/000000"
+            try:
+                urllib.request.urlopen(unsigned, timeout=10).read()
+                raise SystemExit("keys-on server answered an unsigned GET: keys are not on")
+            except urllib.error.HTTPError as refused:
+                if refused.code != 403:
+                    raise SystemExit(f"keys-on server: unsigned GET got {refused.code}") from None
+            print(f"n={args.n} per phase, {args.threads} threads, {args.size} B objects, "
+                  f"{args.rounds} rounds", flush=True)
+            for rnd in range(1, args.rounds + 1):
+                for name in TARGETS:
+                    rates: dict[str, float] = {}
+                    for phase in PHASES:
+                        rate, server_us, client_us = run_phase(
+                            phase, clients[name], keys, body, samplers[name].proc)
+                        rates[phase] = rate
+                        cpu[name][phase].append(server_us)
+                        client_cpu[name][phase].append(client_us)
+                    rates["all"] = len(PHASES) / sum(1 / r for r in rates.values())
+                    for phase, rate in rates.items():
+                        results[name][phase].append(rate)
+                    print(f"round {rnd} {name:8s} " + "  ".join(
+                        f"{p} {r:7.0f}/s" for p, r in rates.items()), flush=True)
+        finally:
+            for sampler in samplers.values():
+                sampler.__exit__()
+            for server in servers.values():
+                if server.proc.poll() is not None:
+                    print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
+                          f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
+                server.stop()
+    peaks = {n: s.peak for n, s in samplers.items()}
+    print()
+    print(fmt_ratio_table(results))
+    print()
+    print(fmt_table(results, peaks, "keys-off"))
+    print()
+    print(fmt_cpu_table(cpu, client_cpu, "keys-off"))
+    med_all = {t: statistics.median(results[t]["all"]) for t in TARGETS}
+    return 0 if med_all["keys-on"] / med_all["keys-off"] >= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
