@@ -48,6 +48,8 @@ class ServerConfig:
     log_level: str = "info"
     # fsync every stored object before it becomes visible: durable across power loss, slower.
     fsync: bool = False
+    # With [[keys]]: requests a second each key may make (bursts of twice that); 0: no limit.
+    requests_per_second_per_key: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,8 @@ def _check(config: Config) -> None:
         raise ConfigError(f"server.region: {server.region!r} is not an AWS region name")
     _check_local(config.providers.local)
     _check_keys(config)
+    if server.requests_per_second_per_key < 0:
+        raise ConfigError("server.requests_per_second_per_key: expected 0 (no limit) or more")
     if server.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError(f"server.log_level: {server.log_level!r} is not a log level")
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from starlette.types import Scope
 
 from bifrost_py.config import Config
-from bifrost_py.errors import AwsError, error_class
+from bifrost_py.errors import AwsError, SlowDown, ThrottlingException, error_class
 from bifrost_py.wire.auth import AuthError, Caller, Key, allowed, authenticate, check_body_sha256
 from bifrost_py.wire.presign_v2 import is_presigned_v2, verify_presigned_v2
 
@@ -22,6 +22,8 @@ class Guard:
                     tuple(k.models), k.bearer_token) for k in config.keys]
         self.keys = {k.access_key_id: k for k in keys}
         self.bearer = {k.bearer_token: k for k in keys if k.bearer_token}
+        self.rate = config.server.requests_per_second_per_key
+        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, when)
 
     @property
     def enabled(self) -> bool:
@@ -42,6 +44,20 @@ class Guard:
                                 body_sha256, self.keys, self.bearer, time.time())
         except AuthError as failure:
             raise dialect_error(failure, service) from None
+
+    def throttle(self, caller: Caller | None, service: str) -> None:
+        """A token bucket per key: `rate` a second, bursts of twice that."""
+        if caller is None or self.rate <= 0:
+            return
+        now = time.monotonic()
+        tokens, then = self._buckets.get(caller.key.access_key_id, (2 * self.rate, now))
+        tokens = min(2 * self.rate, tokens + (now - then) * self.rate)
+        if tokens < 1:
+            self._buckets[caller.key.access_key_id] = (tokens, now)
+            if service == "s3":
+                raise SlowDown()
+            raise ThrottlingException("Too many requests for this access key; retry later.")
+        self._buckets[caller.key.access_key_id] = (tokens - 1, now)
 
 
 def permit(caller: Caller | None, service: str, provider: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
@@ -16,6 +17,8 @@ from bifrost_py.errors import (
     UnknownOperationException,
     ValidationException,
 )
+from bifrost_py.wire import access_log
+from bifrost_py.wire.auth import Caller
 from bifrost_py.wire.bedrock.errors import error_response
 from bifrost_py.wire.bedrock.request import BedrockRequest
 from bifrost_py.wire.bedrock.routes import ROUTES, Handler
@@ -33,15 +36,20 @@ class BedrockApp:
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         request = Request(scope, receive)
         request_id = new_request_id()
+        caller: Caller | None = None
+        operation = "-"
         try:
             handler, labels = _match(scope)
+            operation = handler.__name__
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"),
                                    keep_blank_values=True))
             body = await _body(request)
             caller = self.guard.caller("bedrock", scope, header_dict(scope),
                                        hashlib.sha256(body).hexdigest())
+            self.guard.throttle(caller, "bedrock")
             provider = self.plane.provider(request.headers)
             permit(caller, "bedrock", provider)
             req = BedrockRequest(scope["method"], labels, query, request.headers, body,
@@ -54,6 +62,7 @@ class BedrockApp:
             response = error_response(InternalServerException())
         response.headers["x-amzn-RequestId"] = request_id
         await response(scope, receive, send)
+        access_log.record("bedrock", request_id, caller, operation, response.status_code, started)
 
 
 def _match(scope: Scope) -> tuple[Handler, dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,6 +13,8 @@ from bifrost_py.errors import AwsError, InternalError, InvalidArgument
 from bifrost_py.providers.base import UpstreamError, upstream_error
 from bifrost_py.providers.local import LocalFiles
 from bifrost_py.routing import provider_of
+from bifrost_py.wire import access_log
+from bifrost_py.wire.auth import Caller
 from bifrost_py.wire.guard import Guard, permit
 from bifrost_py.wire.s3.errors import error_response
 from bifrost_py.wire.s3.request import S3Request, header_dict, new_request_id, parse_request
@@ -31,20 +34,27 @@ class S3App:
         self.account_id = config.server.account_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         body = _BodyState(receive)
         request = Request(scope, body.receive)
         request_id = new_request_id()
         req: S3Request | None = None
+        caller: Caller | None = None
+        operation = "-"
         try:
             headers = header_dict(scope)
             caller = self.guard.caller("s3", scope, headers)
+            self.guard.throttle(caller, "s3")
             provider = provider_of(headers, self.config, InvalidArgument)
             permit(caller, "s3", provider)
             if provider not in self.files and self.proxy is not None:
+                access_log.record("s3", request_id, caller, "proxy", None, started)
                 return await self.proxy(scope, receive, send)
             req = parse_request(request, headers, self.region, self.account_id, request_id)
             req.caller = caller
-            response = await route(req)(req, self.files[provider])
+            handler = route(req)
+            operation = handler.__name__
+            response = await handler(req, self.files[provider])
         except AwsError as error:
             response = error_response(error, scope["method"], req.resource if req else "",
                                       request_id)
@@ -62,6 +72,7 @@ class S3App:
             # sends it): close, or the unread body would be taken for the next request.
             response.headers["Connection"] = "close"
         await response(scope, body.receive, send)
+        access_log.record("s3", request_id, caller, operation, response.status_code, started)
 
 
 class _BodyState:
