@@ -12,7 +12,8 @@ from starlette.types import Scope
 
 from bifrost_py.config import Config
 from bifrost_py.errors import AwsError, SlowDown, ThrottlingException, error_class
-from bifrost_py.wire.auth import AuthError, Caller, Key, allowed, authenticate, check_body_sha256
+from bifrost_py.wire.auth import allowed, authenticate, check_body_sha256
+from bifrost_py.wire.credentials import AuthError, Caller, Key
 from bifrost_py.wire.presign_v2 import is_presigned_v2, verify_presigned_v2
 
 

@@ -15,7 +15,7 @@ from botocore.auth import HmacV1QueryAuth  # type: ignore[import-untyped]
 from botocore.awsrequest import HTTPHeaders  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
-from bifrost_py.wire.auth import AuthError, Caller, Key
+from bifrost_py.wire.credentials import AuthError, Caller, Key
 
 _AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
 MOUNT = b"/bedrock/files"

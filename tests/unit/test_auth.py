@@ -22,12 +22,12 @@ from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from bifrost_py.wire.auth import (
     AuthError,
     Caller,
-    ChunkSignatures,
     Key,
     allowed,
     authenticate,
     check_body_sha256,
 )
+from bifrost_py.wire.chunk_signatures import ChunkSignatures
 
 ENDPOINT = "http://localhost:8000"
 KEY_A = Key("AKIAEXAMPLETEAMA0001", "secret/A+key", "team-a", bearer_token="bedrock-api-key-a")
@@ -557,7 +557,7 @@ def test_chunk_signatures_aws_example() -> None:
         "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
         "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
     ]
-    chain = caller.chunk_signatures()
+    chain = ChunkSignatures.for_caller(caller)
     for chunk, sig in zip(DOC_CHUNKS, sigs, strict=True):
         chain.verify(chunk, sig)
     # Out of order, altered data, or a restarted chain all fail.
@@ -587,11 +587,11 @@ def test_chunk_signatures_aws_trailer_example() -> None:
     ]
     trailer_sig = "d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435"
     for lines in (b"x-amz-checksum-crc32c:sOO8/Q==\r\n", b"x-amz-checksum-crc32c:sOO8/Q==\n"):
-        chain = caller.chunk_signatures()
+        chain = ChunkSignatures.for_caller(caller)
         for chunk, sig in zip(DOC_CHUNKS, sigs, strict=True):
             chain.verify(chunk, sig)
         chain.verify_trailer(lines, trailer_sig)
-    chain = caller.chunk_signatures()
+    chain = ChunkSignatures.for_caller(caller)
     for chunk, sig in zip(DOC_CHUNKS, sigs, strict=True):
         chain.verify(chunk, sig)
     with pytest.raises(AuthError):
@@ -600,7 +600,7 @@ def test_chunk_signatures_aws_trailer_example() -> None:
 
 def test_presigned_caller_has_no_chunk_chain() -> None:
     with pytest.raises(AuthError):
-        presigned().auth(body_sha256=None).chunk_signatures()
+        ChunkSignatures.for_caller(presigned().auth(body_sha256=None))
 
 
 # --- allow-lists ------------------------------------------------------------------------------

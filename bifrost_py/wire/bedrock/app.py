@@ -18,10 +18,10 @@ from bifrost_py.errors import (
     ValidationException,
 )
 from bifrost_py.wire import access_log
-from bifrost_py.wire.auth import Caller
 from bifrost_py.wire.bedrock.errors import error_response
 from bifrost_py.wire.bedrock.request import BedrockRequest
 from bifrost_py.wire.bedrock.routes import ROUTES, Handler
+from bifrost_py.wire.credentials import Caller
 from bifrost_py.wire.guard import Guard, permit
 from bifrost_py.wire.s3.request import header_dict, new_request_id
 

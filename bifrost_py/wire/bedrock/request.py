@@ -9,7 +9,7 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from bifrost_py.wire.auth import Caller
+from bifrost_py.wire.credentials import Caller
 
 
 @dataclass

@@ -11,7 +11,7 @@ from starlette.types import Scope
 
 from bifrost_py.domain.objects import Conditions
 from bifrost_py.errors import InvalidURI
-from bifrost_py.wire.auth import Caller
+from bifrost_py.wire.credentials import Caller
 
 MOUNT = b"/bedrock/files"
 

@@ -1,0 +1,93 @@
+"""Reading the parts of a SigV4 request: its query, path, date, Authorization header and
+credential scope, as the verifiers in auth.py need them."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, unquote_to_bytes
+
+from bifrost_py.wire.credentials import AuthError, malformed, signature_mismatch
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+# Bytes a path may carry unencoded without changing how urlsplit or the server reads it.
+_PATH_SAFE = "/~-._!$&'()*+,;=:@%"
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
+
+
+def query_pairs(raw_query: bytes) -> list[tuple[str, str]]:
+    """Decoded (name, value) pairs in order; ``+`` is not a space (S3 clients encode it)."""
+    pairs = []
+    for part in raw_query.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        try:
+            pairs.append(
+                (
+                    unquote_to_bytes(name).decode("utf-8"),
+                    unquote_to_bytes(value).decode("utf-8"),
+                )
+            )
+        except UnicodeDecodeError:
+            raise signature_mismatch() from None
+    return pairs
+
+
+def canonical_path(raw_path: bytes) -> str:
+    """The raw path as a str urlsplit reads back unchanged: bytes outside the path-safe set
+    (non-ASCII, ``#``, ``?``, spaces...) are percent-encoded, which changes nothing for a server
+    that unquotes the path, and keeps ``/a#b`` from signing as ``/a``."""
+    text = raw_path.decode("latin-1")
+    if all(c.isascii() and (c.isalnum() or c in _PATH_SAFE) for c in text):
+        return text or "/"
+    return quote(raw_path, safe=_PATH_SAFE) or "/"
+
+
+def parse_amz_date(value: str) -> float:
+    if not _AMZ_DATE.fullmatch(value):
+        raise ValueError(value)
+    return float(calendar.timegm(time.strptime(value, SIGV4_TIMESTAMP)))
+
+
+def parse_authorization(value: str) -> tuple[str, str, tuple[str, ...], str]:
+    """``AWS4-HMAC-SHA256 Credential=.., SignedHeaders=.., Signature=..`` → its three parts."""
+    rest = value[len(ALGORITHM) :]
+    if not rest[:1].isspace():
+        raise malformed("Unsupported Authorization Type")
+    fields: dict[str, str] = {}
+    for item in rest.split(","):
+        name, sep, val = item.strip().partition("=")
+        if not sep or name in fields:
+            raise malformed("The authorization header is malformed.")
+        fields[name] = val.strip()
+    try:
+        credential = fields["Credential"]
+        signed = fields["SignedHeaders"]
+        signature = fields["Signature"]
+    except KeyError:
+        raise malformed("The authorization header is malformed.") from None
+    names = tuple(signed.split(";"))
+    return credential, signed, names, signature
+
+
+@dataclass(frozen=True)
+class Scope:
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.date}/{self.region}/{self.service}/aws4_request"
+
+
+def parse_credential(credential: str, refusal: AuthError) -> Scope:
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts[:4]):
+        raise refusal
+    return Scope(*parts[:4])
