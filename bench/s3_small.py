@@ -21,6 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +167,53 @@ def fmt_table(results: dict[str, dict[str, list[float]]], peaks: dict[str, int],
     return "\n".join(lines)
 
 
+Series = dict[str, dict[str, list[float]]]  # target -> phase -> one figure per round
+
+
+@dataclass
+class Measurements:
+    """Per target and phase: ops/s, server CPU µs/op and client CPU µs/op, one value a round."""
+
+    rates: Series
+    cpu: Series
+    client_cpu: Series
+
+    @classmethod
+    def for_targets(cls, names: list[str]) -> Measurements:
+        return cls({n: {p: [] for p in (*PHASES, "all")} for n in names},
+                   {n: {p: [] for p in PHASES} for n in names},
+                   {n: {p: [] for p in PHASES} for n in names})
+
+
+def measure_round(rnd: int, name: str, clients: list[Any], proc: Any, keys: list[str],
+                  body: bytes, m: Measurements,
+                  spy: Callable[[str], AbstractContextManager[object]] = lambda _: nullcontext(),
+                  ) -> None:
+    """One round of every phase against one target; prints the round's rates."""
+    rates: dict[str, float] = {}
+    for phase in PHASES:
+        with spy(phase):
+            rate, server_us, client_us = run_phase(phase, clients, keys, body, proc)
+        rates[phase] = rate
+        m.cpu[name][phase].append(server_us)
+        m.client_cpu[name][phase].append(client_us)
+    rates["all"] = len(PHASES) / sum(1 / r for r in rates.values())
+    for phase, rate in rates.items():
+        m.rates[name][phase].append(rate)
+    print(f"round {rnd} {name:8s} " + "  ".join(
+        f"{p} {r:7.0f}/s" for p, r in rates.items()), flush=True)
+
+
+def stop_all(servers: dict[str, Server], samplers: dict[str, RssSampler]) -> None:
+    for sampler in samplers.values():
+        sampler.__exit__()
+    for server in servers.values():
+        if server.proc.poll() is not None:
+            print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
+                  f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="ops per phase (default 2000)")
@@ -192,10 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     keys = [f"obj/{i:06d}" for i in range(args.n)]
     servers: dict[str, Server] = {}
     samplers: dict[str, RssSampler] = {}
-    results: dict[str, dict[str, list[float]]] = {n: {p: [] for p in (*PHASES, "all")}
-                                                  for n in names}
-    cpu: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PHASES} for n in names}
-    client_cpu: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PHASES} for n in names}
+    m = Measurements.for_targets(names)
     with tempfile.TemporaryDirectory(prefix="bench-s3-small-") as tmp:
         try:
             for name in names:
@@ -216,35 +262,22 @@ def main(argv: list[str] | None = None) -> None:
                   f"{args.rounds} rounds; targets: {', '.join(names)}", flush=True)
             for rnd in range(1, args.rounds + 1):
                 for name in names:
-                    rates: dict[str, float] = {}
-                    for phase in PHASES:
+                    def spy(phase: str, name: str = name, rnd: int = rnd,
+                            ) -> AbstractContextManager[object]:
                         out = (args.profile_dir / f"{name}-{phase}-round{rnd}.txt"
                                if args.profile_dir and name == "bifrost" else None)
-                        with py_spy(servers[name].pid, out, args.py_spy_args.split()):
-                            rate, server_us, client_us = run_phase(
-                                phase, clients[name], keys, body, samplers[name].proc)
-                        rates[phase] = rate
-                        cpu[name][phase].append(server_us)
-                        client_cpu[name][phase].append(client_us)
-                    rates["all"] = len(PHASES) / sum(1 / r for r in rates.values())
-                    for phase, rate in rates.items():
-                        results[name][phase].append(rate)
-                    print(f"round {rnd} {name:8s} " + "  ".join(
-                        f"{p} {r:7.0f}/s" for p, r in rates.items()), flush=True)
+                        return py_spy(servers[name].pid, out, args.py_spy_args.split())
+
+                    measure_round(rnd, name, clients[name], samplers[name].proc, keys, body,
+                                  m, spy)
         finally:
-            for sampler in samplers.values():
-                sampler.__exit__()
-            for server in servers.values():
-                if server.proc.poll() is not None:
-                    print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
-                          f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
-                server.stop()
+            stop_all(servers, samplers)
     peaks = {n: s.peak for n, s in samplers.items()}
     print()
     baseline = "moto" if "moto" in names else names[0]
-    print(fmt_table(results, peaks, baseline))
+    print(fmt_table(m.rates, peaks, baseline))
     print()
-    print(fmt_cpu_table(cpu, client_cpu, baseline))
+    print(fmt_cpu_table(m.cpu, m.client_cpu, baseline))
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ from typing import Any
 from bench.s3_small import (
     BUCKET,
     PHASES,
+    Measurements,
     fmt_cpu_table,
     fmt_table,
     make_client,
-    run_phase,
+    measure_round,
+    stop_all,
     warm_up,
 )
 from bench.servers import BIN, CREDENTIALS, RssSampler, Server, _spawn, free_port
@@ -82,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = [f"obj/{i:06d}" for i in range(args.n)]
     servers: dict[str, Server] = {}
     samplers: dict[str, RssSampler] = {}
-    results: dict[str, dict[str, list[float]]] = {t: {p: [] for p in (*PHASES, "all")}
-                                                  for t in TARGETS}
-    cpu: dict[str, dict[str, list[float]]] = {t: {p: [] for p in PHASES} for t in TARGETS}
-    client_cpu: dict[str, dict[str, list[float]]] = {t: {p: [] for p in PHASES} for t in TARGETS}
+    m = Measurements.for_targets(list(TARGETS))
     with tempfile.TemporaryDirectory(prefix="bench-s3-small-keys-") as tmp:
         try:
             for name in TARGETS:
@@ -112,34 +111,17 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.rounds} rounds", flush=True)
             for rnd in range(1, args.rounds + 1):
                 for name in TARGETS:
-                    rates: dict[str, float] = {}
-                    for phase in PHASES:
-                        rate, server_us, client_us = run_phase(
-                            phase, clients[name], keys, body, samplers[name].proc)
-                        rates[phase] = rate
-                        cpu[name][phase].append(server_us)
-                        client_cpu[name][phase].append(client_us)
-                    rates["all"] = len(PHASES) / sum(1 / r for r in rates.values())
-                    for phase, rate in rates.items():
-                        results[name][phase].append(rate)
-                    print(f"round {rnd} {name:8s} " + "  ".join(
-                        f"{p} {r:7.0f}/s" for p, r in rates.items()), flush=True)
+                    measure_round(rnd, name, clients[name], samplers[name].proc, keys, body, m)
         finally:
-            for sampler in samplers.values():
-                sampler.__exit__()
-            for server in servers.values():
-                if server.proc.poll() is not None:
-                    print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
-                          f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
-                server.stop()
+            stop_all(servers, samplers)
     peaks = {n: s.peak for n, s in samplers.items()}
     print()
-    print(fmt_ratio_table(results))
+    print(fmt_ratio_table(m.rates))
     print()
-    print(fmt_table(results, peaks, "keys-off"))
+    print(fmt_table(m.rates, peaks, "keys-off"))
     print()
-    print(fmt_cpu_table(cpu, client_cpu, "keys-off"))
-    med_all = {t: statistics.median(results[t]["all"]) for t in TARGETS}
+    print(fmt_cpu_table(m.cpu, m.client_cpu, "keys-off"))
+    med_all = {t: statistics.median(m.rates[t]["all"]) for t in TARGETS}
     return 0 if med_all["keys-on"] / med_all["keys-off"] >= TARGET_RATIO else 1
 
 
