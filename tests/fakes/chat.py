@@ -105,7 +105,8 @@ def _completion(body: dict[str, Any], number: int) -> dict[str, Any]:
 
 
 def _echo(body: dict[str, Any]) -> tuple[str, str]:
-    last: dict[str, Any] = next((m for m in reversed(body["messages"]) if m.get("role") == "user"), {})
+    users = (m for m in reversed(body["messages"]) if m.get("role") == "user")
+    last: dict[str, Any] = next(users, {})
     answer = "echo: " + _text(last.get("content"))
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     if limit and count_tokens(answer) > limit:
