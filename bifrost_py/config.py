@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bifrost_py.domain.tenancy import TENANT_NAME
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -50,6 +52,11 @@ class ServerConfig:
     fsync: bool = False
     # With [[keys]]: requests a second each key may make (bursts of twice that); 0: no limit.
     requests_per_second_per_key: float = 1000.0
+    # Submitted, validating, scheduled, in-progress or stopping jobs a tenant may have; 0: no
+    # limit. A tenant at the limit gets ServiceQuotaExceededException, as on AWS.
+    max_jobs_in_flight_per_tenant: int = 100
+    # Records a job's input may hold (AWS's default quota); a larger input fails the job.
+    max_records_per_job: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,9 @@ def _check(config: Config) -> None:
     _check_keys(config)
     if server.requests_per_second_per_key < 0:
         raise ConfigError("server.requests_per_second_per_key: expected 0 (no limit) or more")
+    for name in ("max_jobs_in_flight_per_tenant", "max_records_per_job"):
+        if getattr(server, name) < 0:
+            raise ConfigError(f"server.{name}: expected 0 (no limit) or more")
     if server.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError(f"server.log_level: {server.log_level!r} is not a log level")
 
@@ -256,6 +266,9 @@ def _check_keys(config: Config) -> None:
                               "and digits")
         if not key.secret_access_key or not key.tenant:
             raise ConfigError(f"{where}: secret_access_key and tenant are required")
+        if not TENANT_NAME.match(key.tenant):
+            raise ConfigError(f"{where}.tenant: expected 1 to 63 letters, digits, '.', '_' or "
+                              "'-', starting with a letter or digit")
         if key.access_key_id in seen:
             raise ConfigError(f"{where}.access_key_id: {key.access_key_id} appears twice")
         seen.add(key.access_key_id)

@@ -22,30 +22,32 @@ class ControlPlane:
         return provider_of(headers, self.config, ValidationException)
 
     async def create(self, params: dict[str, object], provider: str,
-                     tags: list[tuple[str, str]]) -> Job:
+                     tags: list[tuple[str, str]], tenant: str) -> Job:
         server = self.config.server
-        job = new_job(params, provider, server.region, server.account_id, time.time())
-        job = await self.jobs.create(job, tags)
+        job = new_job(params, provider, server.region, server.account_id, time.time(), tenant)
+        job = await self.jobs.create(job, tags, server.max_jobs_in_flight_per_tenant)
         self.wake()
         return job
 
-    async def job(self, identifier: str) -> Job:
-        """The job a jobIdentifier names: its bare id, or its ARN (in this region and account)."""
+    async def job(self, identifier: str, tenant: str) -> Job:
+        """The tenant's job a jobIdentifier names: its bare id, or its ARN (in this region and
+        account). Another tenant's job is not found, exactly as a job that does not exist."""
         job_id = job_id_of(identifier)
-        job = await self.jobs.get(job_id) if job_id else None
-        if job is None or (identifier != job_id and identifier != job.arn):
+        job = await self.jobs.find(job_id) if job_id else None
+        if (job is None or job.tenant != tenant
+                or (identifier != job_id and identifier != job.arn)):
             raise ResourceNotFoundException(f"The model invocation job {identifier} was not "
                                             "found.")
         return job
 
-    async def stop(self, identifier: str) -> None:
-        job = await self.job(identifier)
+    async def stop(self, identifier: str, tenant: str) -> None:
+        job = await self.job(identifier, tenant)
         await self.jobs.request_stop(job.job_id)
         self.wake()
 
-    async def tagged_job(self, arn: str) -> Job:
+    async def tagged_job(self, arn: str, tenant: str) -> Job:
         """The job a resourceARN names; a bare id or any other ARN names no resource here."""
-        job = await self.job(arn)
+        job = await self.job(arn, tenant)
         if job.arn != arn:
             raise ResourceNotFoundException(f"The resource {arn} was not found.")
         return job

@@ -8,6 +8,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from bifrost_py.domain.tenancy import OPEN
 from bifrost_py.domain.timefmt import iso
 
 SUBMITTED, VALIDATING, SCHEDULED, IN_PROGRESS = "Submitted", "Validating", "Scheduled", "InProgress"
@@ -71,6 +72,7 @@ class Job:
     counts: Counts = field(default_factory=Counts)
     stop_requested: bool = False
     upstream: dict[str, Any] | None = None  # the provider's own ids and state, for remote jobs
+    tenant: str = OPEN  # the tenant of the key that created it
 
     @property
     def ended(self) -> bool:
@@ -98,7 +100,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def new_job(params: dict[str, Any], provider: str, region: str, account_id: str,
-            now: float) -> Job:
+            now: float, tenant: str = OPEN) -> Job:
     """A Submitted job from a validated CreateModelInvocationJob request."""
     job_id = new_job_id()
     return Job(
@@ -108,7 +110,7 @@ def new_job(params: dict[str, Any], provider: str, region: str, account_id: str,
         input_config=params["inputDataConfig"], output_config=params["outputDataConfig"],
         timeout_hours=params.get("timeoutDurationInHours", DEFAULT_TIMEOUT_HOURS),
         client_token=params.get("clientRequestToken"), vpc_config=params.get("vpcConfig"),
-        invocation_type=params.get("modelInvocationType"))
+        invocation_type=params.get("modelInvocationType"), tenant=tenant)
 
 
 def describe(job: Job) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import orjson
 
 from bifrost_py.domain.jobs import Counts, Job, parse_s3_uri
 from bifrost_py.domain.objects import ObjectInfo
+from bifrost_py.domain.tenancy import stored_bucket
 from bifrost_py.errors import AwsError
 from bifrost_py.store.objects import ObjectStore
 from bifrost_py.store.spool import Spool
@@ -25,12 +26,12 @@ async def find_inputs(objects: ObjectStore, job: Job) -> list[ObjectInfo]:
 
     For providers whose ETags are their file ids, `s3://<any bucket>/<file id>` names the file.
     """
-    bucket, key = parse_s3_uri(job.input_uri)
+    bucket, key = job_location(job, job.input_uri)
     try:
         if key and not key.endswith("/"):
             with contextlib.suppress(AwsError):
                 return [await objects.get(bucket, key)]
-            by_id = await objects.find_by_etag(key)
+            by_id = await objects.find_by_etag(key, job.tenant)
             if by_id is not None:
                 return [by_id]
         found = [o async for o in _under(objects, bucket, key) if o.key.endswith(".jsonl")]
@@ -45,7 +46,7 @@ async def find_inputs(objects: ObjectStore, job: Job) -> list[ObjectInfo]:
 async def publish_outputs(objects: ObjectStore, job: Job, inputs: list[ObjectInfo],
                           spools: list[Spool], counts: Counts) -> None:
     """`{output}/{job id}/{input name}.out` per input, and `manifest.json.out`."""
-    bucket, prefix = parse_s3_uri(job.output_uri)
+    bucket, prefix = job_location(job, job.output_uri)
     base = f"{prefix.rstrip('/')}/{job.job_id}/" if prefix.strip("/") else f"{job.job_id}/"
     input_prefix = parse_s3_uri(job.input_uri)[1]
     try:
@@ -59,13 +60,30 @@ async def publish_outputs(objects: ObjectStore, job: Job, inputs: list[ObjectInf
         raise JobFailed(f"The output {job.output_uri} cannot be written: {exc.message}") from None
 
 
+def check_record_count(total: int, limit: int) -> None:
+    """A job may hold at most `limit` records (0: any number), as AWS's quota per job."""
+    if limit and total > limit:
+        raise JobFailed(f"The input holds {total} records, more than the {limit} a job may have "
+                        "(server.max_records_per_job).")
+
+
+def job_location(job: Job, uri: str) -> tuple[str, str]:
+    """The stored bucket and the key of an s3:// URI of a job: in its tenant's buckets."""
+    bucket, key = parse_s3_uri(uri)
+    return stored_bucket(job.tenant, bucket), key
+
+
 def open_spools(work_dir: Path, job: Job, count: int) -> list[Spool]:
     return [Spool.open(work_dir / job.job_id / f"{index}.spool") for index in range(count)]
 
 
-def remove_spools(work_dir: Path, job: Job) -> None:
-    for path in (work_dir / job.job_id).glob("*.spool"):
+def remove_work(work_dir: Path, job: Job) -> None:
+    """Everything a job kept on disk while it ran: spools, a request file."""
+    directory = work_dir / job.job_id
+    for path in directory.glob("*"):
         path.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        directory.rmdir()
 
 
 def manifest(counts: Counts) -> bytes:

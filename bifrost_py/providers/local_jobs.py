@@ -35,13 +35,14 @@ from bifrost_py.domain.records.outputs import to_model_output
 from bifrost_py.domain.records.prompt import to_prompt
 from bifrost_py.providers.batch_io import (
     JobFailed,
+    check_record_count,
     count_records,
     counts_of,
     find_inputs,
     numbered_lines,
     open_spools,
     publish_outputs,
-    remove_spools,
+    remove_work,
 )
 from bifrost_py.store.jobs import JobStore
 from bifrost_py.store.objects import ObjectStore
@@ -53,8 +54,9 @@ Result = tuple[bool, int, int, bytes]  # ok, input tokens, output tokens, output
 
 class LocalJobs:
     def __init__(self, config: LocalConfig, jobs: JobStore, objects: ObjectStore,
-                 work_dir: Path) -> None:
+                 work_dir: Path, max_records: int) -> None:
         self.config = config
+        self.max_records = max_records
         self.jobs = jobs
         self.objects = objects
         self.work_dir = work_dir
@@ -65,7 +67,7 @@ class LocalJobs:
         except JobFailed as failure:
             await self.jobs.update(job.job_id, status=FAILED, message=str(failure),
                                    end_time=time.time())
-            remove_spools(self.work_dir, job)
+            remove_work(self.work_dir, job)
 
     async def _run(self, job: Job, stop: asyncio.Event) -> None:
         # A job resumed after a restart keeps its status; a new one goes through validation.
@@ -74,6 +76,7 @@ class LocalJobs:
             await self.jobs.update(job.job_id, status=VALIDATING)
         inputs = await find_inputs(self.objects, job)
         total = await count_records(self.objects, inputs)
+        check_record_count(total, self.max_records)
         spools = open_spools(self.work_dir, job, len(inputs))
         if starting:
             await self.jobs.update(job.job_id, status=SCHEDULED, counts=Counts(total=total))

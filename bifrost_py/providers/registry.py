@@ -39,14 +39,16 @@ def build(config: Config, db: Database, blobs: BlobStore, jobs: JobStore) -> Pro
     work_dir = config.data_path / "jobs"
     local = local_files(config, db, blobs)
     built.files["local"] = local
-    built.executors["local"] = LocalJobs(config.providers.local, jobs, local.objects, work_dir)
+    max_records = config.server.max_records_per_job
+    built.executors["local"] = LocalJobs(config.providers.local, jobs, local.objects, work_dir,
+                                         max_records)
     built.limits["local"] = config.providers.local.max_concurrent_jobs
     providers = config.providers
 
     def remote(name: str, api: BatchAPI, settings: RemoteConfig, files: LocalFiles) -> None:
         built.files[name] = files
         built.executors[name] = RemoteJobs(api, jobs, files.objects, work_dir,
-                                           settings.poll_interval)
+                                           settings.poll_interval, max_records)
         built.closers.append(api.aclose)
 
     def mirrored(name: str, mirror: FileMirror) -> LocalFiles:

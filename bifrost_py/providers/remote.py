@@ -43,12 +43,13 @@ from bifrost_py.providers.base import (
 )
 from bifrost_py.providers.batch_io import (
     JobFailed,
+    check_record_count,
     counts_of,
     find_inputs,
     numbered_lines,
     open_spools,
     publish_outputs,
-    remove_spools,
+    remove_work,
 )
 from bifrost_py.store.jobs import JobStore
 from bifrost_py.store.objects import ObjectStore
@@ -69,8 +70,9 @@ class Line:
 
 class RemoteJobs:
     def __init__(self, api: BatchAPI, jobs: JobStore, files: ObjectStore, work_dir: Path,
-                 poll_interval: float) -> None:
+                 poll_interval: float, max_records: int) -> None:
         self.api = api
+        self.max_records = max_records
         self.jobs = jobs
         self.files = files
         self.work_dir = work_dir
@@ -87,7 +89,7 @@ class RemoteJobs:
         except (JobFailed, UpstreamRefused) as failure:
             await self.jobs.update(job.job_id, status=FAILED, end_time=time.time(),
                                    message=str(failure))
-            remove_spools(self.work_dir, job)
+            remove_work(self.work_dir, job)
 
     async def _submit(self, job: Job, stop: asyncio.Event) -> Upstream | None:
         """Translate the input into the provider's request file and create the batch."""
@@ -104,9 +106,10 @@ class RemoteJobs:
                     requests.write(request if request.endswith(b"\n") else request + b"\n")
                     count += 1
         local = counts_of(spools, count + sum(s.tally.processed for s in spools))
-        await self.jobs.update(job.job_id, counts=local)
         for spool in spools:
             spool.close()
+        check_record_count(local.total or 0, self.max_records)
+        await self.jobs.update(job.job_id, counts=local)
         if count == 0:
             await self._finish(job, {"empty": True, "total": local.total}, Poll(COMPLETED))
             return None
@@ -195,7 +198,7 @@ class RemoteJobs:
                 spool.close()
         await self.jobs.update(job.job_id, status=poll.status, message=poll.message,
                                counts=counts, end_time=time.time())
-        remove_spools(self.work_dir, job)
+        remove_work(self.work_dir, job)
 
     async def _collect(self, job: Job, upstream: Upstream, inputs: list[ObjectInfo],
                        spools: list[Spool]) -> Upstream:

@@ -14,9 +14,11 @@ from typing import Any
 import orjson
 
 from bifrost_py.domain.jobs import ENDED, Counts, Job, summary
+from bifrost_py.domain.tenancy import shown_token, stored_token
 from bifrost_py.errors import (
     ConflictException,
     ResourceNotFoundException,
+    ServiceQuotaExceededException,
     TooManyTagsException,
     ValidationException,
 )
@@ -29,6 +31,7 @@ _ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
 
 @dataclass(frozen=True)
 class JobFilter:
+    tenant: str
     status: str | None = None
     name_contains: str | None = None
     submitted_after: float | None = None
@@ -42,28 +45,33 @@ class JobStore:
         # job id -> (lastModifiedTime, summary), least recently listed first
         self._summaries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
-    async def create(self, job: Job, tags: list[tuple[str, str]]) -> Job:
-        """Insert `job`; a repeated clientRequestToken returns the job it first created."""
+    async def create(self, job: Job, tags: list[tuple[str, str]], max_in_flight: int = 0) -> Job:
+        """Insert `job`; a repeated clientRequestToken returns the job it first created. Names,
+        tokens and the limit of jobs in flight (0: none) are per tenant."""
+        token = stored_token(job.tenant, job.client_token)
+
         def insert(conn: sqlite3.Connection) -> Job:
-            if job.client_token:
+            if token:
                 row = conn.execute("SELECT * FROM jobs WHERE client_token = ?",
-                                   (job.client_token,)).fetchone()
+                                   (token,)).fetchone()
                 if row:
                     return job_from_row(row)
-            busy = conn.execute(f"SELECT 1 FROM jobs WHERE name = ? AND status NOT IN "
-                                f"({_ENDED_SQL})", (job.name,)).fetchone()
+            busy = conn.execute(f"SELECT 1 FROM jobs WHERE tenant = ? AND name = ? AND status "
+                                f"NOT IN ({_ENDED_SQL})", (job.tenant, job.name)).fetchone()
             if busy:
                 raise ConflictException(f"A job named {job.name} is already in progress.")
+            if max_in_flight:
+                _check_in_flight(conn, job.tenant, max_in_flight)
             conn.execute(
                 "INSERT INTO jobs (job_id, arn, name, provider, model_id, role_arn, client_token, "
                 "status, submit_time, last_modified, input_config, output_config, vpc_config, "
-                "timeout_hours, invocation_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?)",
+                "timeout_hours, invocation_type, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?)",
                 (job.job_id, job.arn, job.name, job.provider, job.model_id, job.role_arn,
-                 job.client_token, job.status, job.submit_time, job.last_modified,
+                 token, job.status, job.submit_time, job.last_modified,
                  json.dumps(job.input_config), json.dumps(job.output_config),
                  json.dumps(job.vpc_config) if job.vpc_config else None, job.timeout_hours,
-                 job.invocation_type))
+                 job.invocation_type, job.tenant))
             conn.executemany("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)",
                              [(job.arn, k, v) for k, v in dict(tags).items()])
             return job
@@ -71,10 +79,14 @@ class JobStore:
         return await self.db.transaction(insert)
 
     async def get(self, job_id: str) -> Job:
-        row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
-        if row is None:
+        job = await self.find(job_id)
+        if job is None:
             raise ResourceNotFoundException(f"The model invocation job {job_id} was not found.")
-        return job_from_row(row)
+        return job
+
+    async def find(self, job_id: str) -> Job | None:
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return job_from_row(row) if row is not None else None
 
     async def list_summaries(self, where: JobFilter, limit: int, token: str | None,
                              ) -> tuple[list[dict[str, Any]], str | None]:
@@ -182,18 +194,30 @@ def job_from_row(row: sqlite3.Row) -> Job:
         submit_time=row["submit_time"], last_modified=row["last_modified"],
         input_config=orjson.loads(row["input_config"]),
         output_config=orjson.loads(row["output_config"]), timeout_hours=row["timeout_hours"],
-        client_token=row["client_token"], message=row["message"], end_time=row["end_time"],
+        client_token=shown_token(row["client_token"]), message=row["message"],
+        end_time=row["end_time"],
         vpc_config=orjson.loads(row["vpc_config"]) if row["vpc_config"] else None,
         invocation_type=row["invocation_type"],
         counts=Counts(row["total"], row["processed"], row["success"], row["errors"],
                       row["input_tokens"], row["output_tokens"]),
         stop_requested=bool(row["stop_requested"]),
-        upstream=orjson.loads(row["upstream"]) if row["upstream"] else None)
+        upstream=orjson.loads(row["upstream"]) if row["upstream"] else None,
+        tenant=row["tenant"])
+
+
+def _check_in_flight(conn: sqlite3.Connection, tenant: str, limit: int) -> None:
+    count = conn.execute(f"SELECT count(*) FROM jobs WHERE tenant = ? AND status NOT IN "
+                         f"({_ENDED_SQL})", (tenant,)).fetchone()[0]
+    if count >= limit:
+        raise ServiceQuotaExceededException(
+            f"{count} jobs are already submitted or in progress, the most this server allows "
+            f"per tenant (server.max_jobs_in_flight_per_tenant = {limit}). Wait for one to end "
+            "or stop one.")
 
 
 def _filter_sql(where: JobFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
+    clauses: list[str] = ["tenant = ?"]
+    params: list[Any] = [where.tenant]
     if where.status:
         clauses.append("status = ?")
         params.append(where.status)

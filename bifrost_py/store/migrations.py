@@ -90,4 +90,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE objects ADD COLUMN data BLOB;
     CREATE INDEX objects_by_etag ON objects (etag);
     """,
+    # 4: every job belongs to a tenant ("" on a server without keys); its lists and quotas are
+    # per tenant.
+    """
+    ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+    CREATE INDEX jobs_by_tenant ON jobs (tenant, submit_time, job_id);
+    """,
 ]

@@ -23,6 +23,7 @@ from bifrost_py.domain.objects import (
     etag_matches,
     validate_bucket_name,
 )
+from bifrost_py.domain.tenancy import bucket_tenant, shown_bucket
 from bifrost_py.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
@@ -91,9 +92,11 @@ class ObjectStore:
             raise NoSuchBucket(BucketName=name)
         return Bucket(row["name"], row["created"])
 
-    async def list_buckets(self) -> list[Bucket]:
+    async def list_buckets(self, tenant: str) -> list[Bucket]:
+        """A tenant's buckets, by the names it sees."""
         rows = await self.db.fetchall("SELECT name, created FROM buckets ORDER BY name")
-        return [Bucket(r["name"], r["created"]) for r in rows]
+        return sorted((Bucket(shown_bucket(r["name"]), r["created"]) for r in rows
+                       if bucket_tenant(r["name"]) == tenant), key=lambda b: b.name)
 
     async def delete_bucket(self, name: str) -> None:
         def delete(conn: sqlite3.Connection) -> None:
@@ -114,7 +117,7 @@ class ObjectStore:
             return
         if not self.auto_create_buckets:
             raise NoSuchBucket(BucketName=name)
-        validate_bucket_name(name)
+        validate_bucket_name(shown_bucket(name))
         await self.db.transaction(lambda conn: conn.execute(
             "INSERT OR IGNORE INTO buckets (name, created) VALUES (?, ?)", (name, time.time())))
         self._buckets.add(name)
@@ -139,15 +142,16 @@ class ObjectStore:
             named = await self.get(bucket, key)
             if etag_matches(if_match, named.etag):
                 return named
-        found = await self.find_by_etag(if_match.strip())
+        found = await self.find_by_etag(if_match.strip(), bucket_tenant(bucket))
         return found if found is not None else await self.get(bucket, key)
 
-    async def find_by_etag(self, etag: str) -> ObjectInfo | None:
-        """The object whose ETag is `etag`, in any bucket: for providers whose ETags are their
-        file ids, the id names the file wherever it was put."""
-        row = await self.db.fetchone(f"SELECT {_COLUMNS}, data FROM objects WHERE etag = ?",
-                                     (f'"{etag.strip(chr(34))}"',))
-        return object_from_row(row) if row else None
+    async def find_by_etag(self, etag: str, tenant: str) -> ObjectInfo | None:
+        """The tenant's object whose ETag is `etag`, in any of its buckets: for providers whose
+        ETags are their file ids, the id names the file wherever it was put."""
+        rows = await self.db.fetchall(f"SELECT {_COLUMNS}, data FROM objects WHERE etag = ?",
+                                      (f'"{etag.strip(chr(34))}"',))
+        mine = [r for r in rows if bucket_tenant(r["bucket"]) == tenant]
+        return object_from_row(mine[0]) if mine else None
 
     def read(self, obj: ObjectInfo, start: int, end: int) -> AsyncIterator[bytes]:
         if obj.data is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bifrost_py.domain.tenancy import OPEN
+
 
 @dataclass(frozen=True)
 class Key:
@@ -26,6 +28,11 @@ class Caller:
     seed_signature: str = ""
     amz_date: str = ""
     scope: str = ""
+
+
+def tenant_of(caller: Caller | None) -> str:
+    """The tenant a request acts for: its key's, or the open server's."""
+    return caller.key.tenant if caller is not None else OPEN
 
 
 class AuthError(Exception):

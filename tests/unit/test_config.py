@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,13 @@ def test_env_references_are_interpolated(tmp_path: Path) -> None:
     ("[providers.local]\nauto_create_buckets = 'yes'\n", "providers.local.auto_create_buckets"),
     ("[server]\naccount_id = '12'\n", "server.account_id"),
     ("server = 3\n", "server"),
+    ("[server]\nmax_jobs_in_flight_per_tenant = -1\n", "server.max_jobs_in_flight_per_tenant"),
+    ("[server]\nmax_records_per_job = -5\n", "server.max_records_per_job"),
+    ("[[keys]]\naccess_key_id = 'AKIAEXAMPLE000000001'\nsecret_access_key = 's'\n"
+     "tenant = 'team/a'\n", "keys[0].tenant"),
 ])
 def test_bad_settings_stop_start_up_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
-    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(named)):
         load_config(write(tmp_path, text), env={})
 
 

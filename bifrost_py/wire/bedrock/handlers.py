@@ -35,19 +35,20 @@ async def create_job(req: BedrockRequest, plane: ControlPlane) -> Response:
     params = _params("CreateModelInvocationJob", req, _relaxed(req.provider, plane))
     permit(req.caller, "bedrock", req.provider, params["modelId"])
     tags = [(t["key"], t["value"]) for t in params.get("tags", [])]
-    job = await plane.create(params, req.provider, tags)
+    job = await plane.create(params, req.provider, tags, req.tenant)
     return json_response({"jobArn": job.arn})
 
 
 async def get_job(req: BedrockRequest, plane: ControlPlane) -> Response:
     params = _params("GetModelInvocationJob", req)
-    return json_response(describe(await plane.job(params["jobIdentifier"])))
+    return json_response(describe(await plane.job(params["jobIdentifier"], req.tenant)))
 
 
 async def list_jobs(req: BedrockRequest, plane: ControlPlane) -> Response:
     p = _params("ListModelInvocationJobs", req)
-    where = JobFilter(p.get("statusEquals"), p.get("nameContains"), p.get("submitTimeAfter"),
-                      p.get("submitTimeBefore"), p.get("sortOrder") == "Ascending")
+    where = JobFilter(req.tenant, p.get("statusEquals"), p.get("nameContains"),
+                      p.get("submitTimeAfter"), p.get("submitTimeBefore"),
+                      p.get("sortOrder") == "Ascending")
     summaries, token = await plane.jobs.list_summaries(where, p.get("maxResults", 1000),
                                                        p.get("nextToken"))
     body: dict[str, Any] = {"invocationJobSummaries": summaries}
@@ -57,25 +58,26 @@ async def list_jobs(req: BedrockRequest, plane: ControlPlane) -> Response:
 
 
 async def stop_job(req: BedrockRequest, plane: ControlPlane) -> Response:
-    await plane.stop(_params("StopModelInvocationJob", req)["jobIdentifier"])
+    await plane.stop(_params("StopModelInvocationJob", req)["jobIdentifier"], req.tenant)
     return json_response({})
 
 
 async def tag_resource(req: BedrockRequest, plane: ControlPlane) -> Response:
     params = _params("TagResource", req)
-    job = await plane.tagged_job(params["resourceARN"])
+    job = await plane.tagged_job(params["resourceARN"], req.tenant)
     await plane.jobs.tag(job.arn, [(t["key"], t["value"]) for t in params["tags"]])
     return json_response({})
 
 
 async def untag_resource(req: BedrockRequest, plane: ControlPlane) -> Response:
     params = _params("UntagResource", req)
-    job = await plane.tagged_job(params["resourceARN"])
+    job = await plane.tagged_job(params["resourceARN"], req.tenant)
     await plane.jobs.untag(job.arn, params["tagKeys"])
     return json_response({})
 
 
 async def list_tags(req: BedrockRequest, plane: ControlPlane) -> Response:
-    job = await plane.tagged_job(_params("ListTagsForResource", req)["resourceARN"])
+    job = await plane.tagged_job(_params("ListTagsForResource", req)["resourceARN"],
+                                 req.tenant)
     tags = await plane.jobs.tags(job.arn)
     return json_response({"tags": [{"key": k, "value": v} for k, v in tags]})

@@ -9,7 +9,7 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from bifrost_py.wire.credentials import Caller
+from bifrost_py.wire.credentials import Caller, tenant_of
 
 
 @dataclass
@@ -22,6 +22,10 @@ class BedrockRequest:
     request_id: str
     provider: str  # from x-model-provider, checked against the configured providers
     caller: Caller | None = None  # the verified key; None when the server runs open
+
+    @property
+    def tenant(self) -> str:
+        return tenant_of(self.caller)
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:

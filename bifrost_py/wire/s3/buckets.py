@@ -20,7 +20,7 @@ async def list_buckets(req: S3Request, files: LocalFiles) -> Response:
     prefix = req.query.get("prefix", "")
     limit = parse_max(req.query, "max-buckets", 10_000)
     after = parse_token(req.query.get("continuation-token", ""))
-    buckets = [b for b in await files.objects.list_buckets()
+    buckets = [b for b in await files.objects.list_buckets(req.tenant)
                if b.name.startswith(prefix) and b.name > after]
     page = buckets[:limit]
     token = page_token(page[-1].name) if len(buckets) > limit else None
@@ -36,22 +36,22 @@ async def create_bucket(req: S3Request, files: LocalFiles) -> Response:
     body = await receive_small(req, xml.MAX_XML_BYTES)
     if body.strip():
         xml.parse(body, "CreateBucketConfiguration")
-    await files.objects.create_bucket(req.bucket)
+    await files.objects.create_bucket(req.store_bucket)
     return Response(headers={"Location": f"/{req.bucket}"})
 
 
 async def head_bucket(req: S3Request, files: LocalFiles) -> Response:
-    await files.objects.head_bucket(req.bucket)
+    await files.objects.head_bucket(req.store_bucket)
     return Response(headers={"x-amz-bucket-region": req.region})
 
 
 async def get_bucket_location(req: S3Request, files: LocalFiles) -> Response:
-    await files.objects.head_bucket(req.bucket)
+    await files.objects.head_bucket(req.store_bucket)
     return xml.response("LocationConstraint", {"#text": req.region})
 
 
 async def delete_bucket(req: S3Request, files: LocalFiles) -> Response:
-    await files.objects.delete_bucket(req.bucket)
+    await files.objects.delete_bucket(req.store_bucket)
     return Response(status_code=204)
 
 
@@ -61,7 +61,7 @@ async def delete_objects(req: S3Request, files: LocalFiles) -> Response:
     if not keys or len(keys) > MAX_DELETE_KEYS or any(k is None for k in keys):
         raise MalformedXML()
     valid = [k for k in keys if k and len(k.encode()) <= MAX_KEY_BYTES]
-    await files.objects.delete_many(req.bucket, valid)  # type: ignore[arg-type]
+    await files.objects.delete_many(req.store_bucket, valid)  # type: ignore[arg-type]
     quiet = (xml.text(doc, "Quiet") or "").lower() == "true"
     return xml.response("DeleteResult", {
         "Deleted": [] if quiet else [{"Key": k} for k in keys if k in valid],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from bifrost_py.domain.tenancy import shown_bucket
 from bifrost_py.errors import AwsError
 from bifrost_py.wire.s3.xml import render
 
@@ -16,7 +17,9 @@ def error_response(error: AwsError, method: str, resource: str, request_id: str)
     headers = dict(error.headers)
     if method == "HEAD" or error.status in _NO_BODY_STATUSES:
         return Response(status_code=error.status, headers=headers)
-    body = render("Error", {"Code": error.code, "Message": error.message, **error.extra,
+    # The store names buckets by their tenant-qualified names; the caller knows its own.
+    extra = {k: shown_bucket(v) if k == "BucketName" else v for k, v in error.extra.items()}
+    body = render("Error", {"Code": error.code, "Message": error.message, **extra,
                             "Resource": error.resource or resource, "RequestId": request_id},
                   namespace=False)
     return Response(body, error.status, headers, media_type="application/xml")

@@ -90,8 +90,8 @@ async def _list(req: S3Request, files: LocalFiles, after: str) -> Listing:
         raise InvalidArgument("Invalid Encoding Method specified in Request",
                               ArgumentName="encoding-type", ArgumentValue=encoding)
     limit = parse_max(q, "max-keys", MAX_KEYS)
-    return await files.objects.list_keys(req.bucket, q.get("prefix", ""), q.get("delimiter", ""),
-                                    after, limit)
+    return await files.objects.list_keys(req.store_bucket, q.get("prefix", ""),
+                                         q.get("delimiter", ""), after, limit)
 
 
 def _common(req: S3Request, listing: Listing, enc: Callable[[str], str]) -> dict[str, object]:

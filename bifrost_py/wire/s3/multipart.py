@@ -24,8 +24,8 @@ from bifrost_py.wire.s3.request import S3Request
 
 async def create_upload(req: S3Request, files: LocalFiles) -> Response:
     validate_key(req.key)
-    await files.objects.bucket_for_write(req.bucket)
-    upload = await files.uploads.create(req.bucket, req.key, _upload_object(req))
+    await files.objects.bucket_for_write(req.store_bucket)
+    upload = await files.uploads.create(req.store_bucket, req.key, _upload_object(req))
     headers = _checksum_headers(upload)
     return xml.response("InitiateMultipartUploadResult", {
         "Bucket": req.bucket, "Key": req.key, "UploadId": upload.upload_id}, headers)
@@ -53,7 +53,7 @@ async def upload_part_copy(req: S3Request, files: LocalFiles) -> Response:
 
 
 async def complete_upload(req: S3Request, files: LocalFiles) -> Response:
-    upload = await files.uploads.get(req.bucket, req.key, req.query["uploadId"])
+    upload = await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"])
     requested = _completed_parts(await receive_small(req, xml.MAX_XML_BYTES))
     full = req.headers.get(header_name(upload.checksum_algorithm or "CRC32"))
     obj = await files.uploads.complete(upload, requested, req.conditions(), full)
@@ -64,13 +64,13 @@ async def complete_upload(req: S3Request, files: LocalFiles) -> Response:
 
 
 async def abort_upload(req: S3Request, files: LocalFiles) -> Response:
-    upload = await files.uploads.get(req.bucket, req.key, req.query["uploadId"])
+    upload = await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"])
     await files.uploads.abort(upload)
     return Response(status_code=204)
 
 
 async def list_parts(req: S3Request, files: LocalFiles) -> Response:
-    upload = await files.uploads.get(req.bucket, req.key, req.query["uploadId"])
+    upload = await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"])
     marker = _int(req.query.get("part-number-marker", "0"), "part-number-marker")
     limit = parse_max(req.query, "max-parts", 1000)
     parts = await files.uploads.parts(upload.upload_id, marker, limit + 1)
@@ -89,7 +89,7 @@ async def list_uploads(req: S3Request, files: LocalFiles) -> Response:
     q = req.query
     limit = parse_max(q, "max-uploads", 1000)
     key_marker, id_marker = q.get("key-marker", ""), q.get("upload-id-marker", "")
-    uploads = await files.uploads.list_uploads(req.bucket, q.get("prefix", ""), key_marker,
+    uploads = await files.uploads.list_uploads(req.store_bucket, q.get("prefix", ""), key_marker,
                                        id_marker if key_marker else "", limit + 1)
     page, truncated = uploads[:limit], len(uploads) > limit
     return xml.response("ListMultipartUploadsResult", {
@@ -107,7 +107,7 @@ async def _target(req: S3Request, files: LocalFiles) -> tuple[Upload, int]:
     if not 1 <= number <= MAX_PARTS:
         raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive",
                               ArgumentName="partNumber", ArgumentValue=str(number))
-    return await files.uploads.get(req.bucket, req.key, req.query["uploadId"]), number
+    return await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"]), number
 
 
 def _upload_object(req: S3Request) -> NewObject:

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 from starlette.responses import Response, StreamingResponse
 
 from bifrost_py.domain.objects import Conditions, ObjectInfo, check_read, validate_key
+from bifrost_py.domain.tenancy import stored_bucket
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import (
     InvalidArgument,
@@ -31,10 +32,10 @@ from bifrost_py.wire.s3.request import S3Request
 
 async def put_object(req: S3Request, files: LocalFiles) -> Response:
     validate_key(req.key)
-    await files.objects.bucket_for_write(req.bucket)
+    await files.objects.bucket_for_write(req.store_bucket)
     blob = await receive(req, files.blobs, files.max_object_size)
     new = new_object(req.headers, blob.checksum_algorithm, blob.checksum)
-    obj = await files.objects.put(req.bucket, req.key, [blob], f'"{blob.md5}"', new,
+    obj = await files.objects.put(req.store_bucket, req.key, [blob], f'"{blob.md5}"', new,
                                   req.conditions())
     return Response(headers={"ETag": obj.etag, **_checksum_headers(obj)})
 
@@ -69,7 +70,7 @@ async def head_object(req: S3Request, files: LocalFiles) -> Response:
 
 async def delete_object(req: S3Request, files: LocalFiles) -> Response:
     validate_key(req.key)
-    bucket, key = req.bucket, req.key
+    bucket, key = req.store_bucket, req.key
     if files.objects.mirror is not None and req.conditions().if_match:
         with contextlib.suppress(NoSuchKey):
             target = await files.objects.resolve(bucket, key, req.conditions().if_match)
@@ -82,17 +83,17 @@ async def copy_object(req: S3Request, files: LocalFiles) -> Response:
     validate_key(req.key)
     source = await copy_source(req, files)
     replace = req.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
-    if (source.bucket, source.key) == (req.bucket, req.key) and not replace:
+    if (source.bucket, source.key) == (req.store_bucket, req.key) and not replace:
         raise InvalidRequest("This copy request is illegal because it is trying to copy an object "
                              "to itself without changing the object's metadata, storage class, "
                              "website redirect location or encryption attributes.")
-    await files.objects.bucket_for_write(req.bucket)
+    await files.objects.bucket_for_write(req.store_bucket)
     blob = await files.blobs.write(files.objects.read(source, 0, source.size - 1),
                                    max_size=files.max_object_size,
                                    checksum_algorithm=source.checksum_algorithm)
     new = new_object(req.headers) if replace else copied(source)
     new = replace_checksum(new, blob.checksum_algorithm, blob.checksum)
-    obj = await files.objects.put(req.bucket, req.key, [blob], f'"{blob.md5}"',
+    obj = await files.objects.put(req.store_bucket, req.key, [blob], f'"{blob.md5}"',
                                   new, req.conditions())
     return xml.response("CopyObjectResult", {"LastModified": iso(obj.modified),
                                              "ETag": obj.etag})
@@ -105,7 +106,7 @@ async def copy_source(req: S3Request, files: LocalFiles) -> ObjectInfo:
     if not bucket or not key:
         raise InvalidArgument("Copy Source must mention the source bucket and key: "
                               "sourcebucket/sourcekey.", ArgumentName="x-amz-copy-source")
-    source = await files.objects.get(bucket, key)
+    source = await files.objects.get(stored_bucket(req.tenant, bucket), key)
     h = req.headers
     check_read(Conditions(h.get("x-amz-copy-source-if-match", ""),
                           h.get("x-amz-copy-source-if-none-match", ""),
@@ -116,7 +117,7 @@ async def copy_source(req: S3Request, files: LocalFiles) -> ObjectInfo:
 
 async def _readable(req: S3Request, files: LocalFiles) -> ObjectInfo:
     validate_key(req.key)
-    obj = await files.objects.resolve(req.bucket, req.key, req.headers.get("if-match", ""))
+    obj = await files.objects.resolve(req.store_bucket, req.key, req.headers.get("if-match", ""))
     check_read(req.conditions(), obj)
     return obj
 

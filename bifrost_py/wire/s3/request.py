@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from bifrost_py.domain.objects import Conditions
+from bifrost_py.domain.tenancy import stored_bucket
 from bifrost_py.errors import InvalidURI
-from bifrost_py.wire.credentials import Caller
+from bifrost_py.wire.credentials import Caller, tenant_of
 
 MOUNT = b"/bedrock/files"
 
@@ -28,6 +29,15 @@ class S3Request:
     account_id: str
     request_id: str
     caller: Caller | None = None  # the verified key; None when the server runs open
+
+    @property
+    def tenant(self) -> str:
+        return tenant_of(self.caller)
+
+    @property
+    def store_bucket(self) -> str:
+        """The bucket's name in the store: qualified by the caller's tenant."""
+        return stored_bucket(self.tenant, self.bucket)
 
     @property
     def resource(self) -> str:
