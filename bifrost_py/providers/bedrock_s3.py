@@ -9,7 +9,7 @@ aws-chunked uploads: unsigned chunks (STREAMING-UNSIGNED-PAYLOAD-TRAILER, what b
 send) pass through as they are. Signed chunks carry signatures made with the client's key, which
 S3 would reject, so they are decoded and the plain payload is sent; a trailing checksum is only
 known at the end of the body, so such a body is spooled to a temporary file first and its checksum
-sent as a header.
+sent as a header. With keys, signed chunks are always spooled and their signatures checked first.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from bifrost_py.config import BedrockConfig
 from bifrost_py.errors import AwsError, InvalidRequest, ServiceUnavailable
 from bifrost_py.providers.base import UpstreamError, upstream_error
 from bifrost_py.providers.sigv4 import UNSIGNED_PAYLOAD, ServerCredentials, sign_s3
+from bifrost_py.wire.chunk_signatures import ChunkSignatures
+from bifrost_py.wire.credentials import AuthError, Caller
+from bifrost_py.wire.guard import dialect_error
 from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
 from bifrost_py.wire.s3.errors import error_response
 from bifrost_py.wire.s3.request import new_request_id
@@ -67,12 +70,16 @@ class S3Proxy:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def forward(self, scope: Scope, receive: Receive, send: Send,
+                      caller: Caller | None) -> None:
+        """Pass the request through; `caller` (None on an open server) signed its chunks."""
         try:
-            request = await self._request(scope, receive)
+            request = await self._request(scope, receive, caller)
             response = await self.client.send(request, stream=True)
         except _ClientGone:
             return
+        except AuthError as failure:  # a chunk signature did not verify: nothing was sent
+            return await _error(dialect_error(failure, "s3"), scope, receive, send)
         except httpx.TransportError as exc:
             error: AwsError = ServiceUnavailable(
                 f"The bedrock provider's S3 endpoint {self.endpoint} is unavailable "
@@ -85,7 +92,8 @@ class S3Proxy:
             return await _error(upstream_error(failure), scope, receive, send)
         await _relay(response, send)
 
-    async def _request(self, scope: Scope, receive: Receive) -> httpx.Request:
+    async def _request(self, scope: Scope, receive: Receive,
+                       caller: Caller | None) -> httpx.Request:
         raw_path = _upstream_path(scope)
         raw_query = _forwarded_query(scope.get("query_string", b"").decode("latin-1"))
         raw_headers = scope["headers"]
@@ -93,7 +101,7 @@ class S3Proxy:
                         or _header(raw_headers, "transfer-encoding"))
         headers = _forwarded(raw_headers)
         content_sha256 = _header(raw_headers, "x-amz-content-sha256")
-        body, payload_hash = await _body(content_sha256, headers, _received(receive))
+        body, payload_hash = await _body(content_sha256, headers, _received(receive), caller)
         method = scope["method"]
         signing = sign_s3(method, self.endpoint, raw_path, raw_query, list(headers.items()),
                           await self.credentials.current(), self.settings.region, payload_hash)
@@ -106,16 +114,20 @@ class S3Proxy:
                              content=body if has_body else None)
 
 
-async def _body(content_sha256: str, headers: dict[str, str],
-                received: AsyncIterator[bytes]) -> tuple[AsyncIterator[bytes], str]:
+async def _body(content_sha256: str, headers: dict[str, str], received: AsyncIterator[bytes],
+                caller: Caller | None) -> tuple[AsyncIterator[bytes], str]:
     """The body to send and the payload hash to sign it with; `headers` adjusted to match."""
     if content_sha256 == _UNSIGNED_TRAILER:
         return received, content_sha256  # unsigned framing: S3 takes it exactly as it came
     if content_sha256.startswith("STREAMING-"):  # chunks signed with the client's key
-        decoder = AwsChunkedDecoder()
+        trailer = content_sha256.endswith("-TRAILER")
+        verifier = ChunkSignatures.for_caller(caller, trailer) if caller is not None else None
+        decoder = AwsChunkedDecoder(verifier=verifier)
         _as_plain(headers)
-        if not content_sha256.endswith("-TRAILER"):
+        if not trailer and verifier is None:
             return _decoded(received, decoder), UNSIGNED_PAYLOAD
+        # Spooled: the trailer is only known at the end, and with keys every chunk signature
+        # is checked before a byte goes to S3.
         spool = await _spool(_decoded(received, decoder))
         headers.update({name: value for name, value in decoder.trailers.items()
                         if name != "x-amz-trailer-signature"})

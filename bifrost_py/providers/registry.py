@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from starlette.types import ASGIApp
+from typing import TYPE_CHECKING
 
 from bifrost_py.config import Config, RemoteConfig
 from bifrost_py.providers.base import BatchAPI, FileMirror
@@ -23,6 +22,9 @@ from bifrost_py.store.jobs import JobStore
 from bifrost_py.store.multipart import Uploads
 from bifrost_py.store.objects import ObjectStore
 
+if TYPE_CHECKING:
+    from bifrost_py.providers.bedrock_s3 import S3Proxy
+
 
 @dataclass
 class Providers:
@@ -30,7 +32,7 @@ class Providers:
     databases: list[Database] = field(default_factory=list)     # their own files' databases
     executors: dict[str, Executor] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)        # jobs running at once
-    s3_proxy: ASGIApp | None = None
+    s3_proxy: S3Proxy | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 

@@ -35,9 +35,12 @@ from bedrock_upstream import (  # noqa: F401 - fixtures
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from test_keys import FULL_ID, FULL_SECRET
+from test_signed_chunks import Chain, Framing, frame
 
 from bifrost_py.providers import bedrock_s3
 from bifrost_py.testing import RunningServer
+from bifrost_py.wire.credentials import AuthError, Caller, Key
 from tests.fakes.bedrock_fake import FakeBedrock
 
 MIB = 2**20
@@ -168,13 +171,39 @@ def test_a_signed_chunked_body_is_decoded_with_its_checksum_as_a_header() -> Non
 
     async def run() -> tuple[bytes, str]:
         body, payload_hash = await bedrock_s3._body(
-            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", headers, received())
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", headers, received(), None)
         return b"".join([piece async for piece in body]), payload_hash
 
     sent, payload_hash = asyncio.run(run())
     assert sent == payload and payload_hash == "UNSIGNED-PAYLOAD"
     assert headers == {"content-encoding": "gzip", "content-length": str(len(payload)),
                        "x-amz-checksum-crc32": "AAAAAA==", "content-type": "text/plain"}
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_with_keys_chunk_signatures_are_checked_before_a_byte_reaches_s3(forged: bool) -> None:
+    seed, amz_date, scope = "ab" * 32, "20261122T000000Z", f"20261122/{REGION}/s3/aws4_request"
+    caller = Caller(Key(FULL_ID, FULL_SECRET, "team-a"), seed, amz_date, scope)
+    payload = bytes(range(256)) * 100
+    how = Framing(sign=lambda chain, n, data: chain.chunk(data + b"x" if forged and n == 1
+                                                          else data))
+    framed = frame(payload, how, Chain(seed, amz_date, scope))
+    headers = {"content-encoding": "aws-chunked", "content-length": str(len(framed)),
+               "x-amz-decoded-content-length": str(len(payload))}
+
+    async def run() -> bytes:
+        async def received() -> AsyncIterator[bytes]:
+            yield framed
+
+        body, _ = await bedrock_s3._body("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", headers,
+                                         received(), caller)
+        return b"".join([piece async for piece in body])
+
+    if forged:
+        with pytest.raises(AuthError):
+            asyncio.run(run())
+    else:
+        assert asyncio.run(run()) == payload
 
 
 def _framed(payload: bytes, signature: str, trailer: str) -> bytes:

@@ -515,6 +515,8 @@ DOC_KEY = Key("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 DOC_DATE = "20130524T000000Z"
 DOC_SCOPE = "20130524/us-east-1/s3/aws4_request"
 DOC_CHUNKS = [b"a" * 65536, b"a" * 1024, b""]
+# ChunkSignatures takes each chunk's SHA-256, so a server can hash chunks as they stream.
+DOC_HASHES = [hashlib.sha256(chunk).hexdigest() for chunk in DOC_CHUNKS]
 
 
 def _doc_seed_request(trailer: bool) -> Req:
@@ -558,23 +560,63 @@ def test_chunk_signatures_aws_example() -> None:
         "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
     ]
     chain = ChunkSignatures.for_caller(caller)
-    for chunk, sig in zip(DOC_CHUNKS, sigs, strict=True):
-        chain.verify(chunk, sig)
+    for digest, sig in zip(DOC_HASHES, sigs, strict=True):
+        assert not chain.complete
+        chain.verify(digest, sig)
+    assert chain.complete
+    chain.verify_trailer(b"", "")  # no trailer on this form: the end of the body is fine
+    assert chain.complete
     # Out of order, altered data, or a restarted chain all fail.
     chain = ChunkSignatures(DOC_KEY, caller.seed_signature, DOC_DATE, DOC_SCOPE)
     with pytest.raises(AuthError) as exc:
-        chain.verify(DOC_CHUNKS[1], sigs[1])
+        chain.verify(DOC_HASHES[1], sigs[1])
     assert exc.value.code_s3 == "SignatureDoesNotMatch"
     with pytest.raises(AuthError):  # a broken chain stays broken
-        chain.verify(DOC_CHUNKS[0], sigs[0])
+        chain.verify(DOC_HASHES[0], sigs[0])
+    assert not chain.complete
     chain = ChunkSignatures(DOC_KEY, caller.seed_signature, DOC_DATE, DOC_SCOPE)
     with pytest.raises(AuthError):
-        chain.verify(b"b" + DOC_CHUNKS[0][1:], sigs[0])
+        chain.verify(hashlib.sha256(b"b" + DOC_CHUNKS[0][1:]).hexdigest(), sigs[0])
     wrong_key = replace(DOC_KEY, secret_access_key="other")
     with pytest.raises(AuthError):
         ChunkSignatures(wrong_key, caller.seed_signature, DOC_DATE, DOC_SCOPE).verify(
-            DOC_CHUNKS[0], sigs[0]
+            DOC_HASHES[0], sigs[0]
         )
+
+
+def _doc_chain(caller: Caller, sigs: list[str], trailer: bool = False) -> ChunkSignatures:
+    chain = ChunkSignatures.for_caller(caller, trailer=trailer)
+    for digest, sig in zip(DOC_HASHES, sigs, strict=True):
+        chain.verify(digest, sig)
+    return chain
+
+
+def test_chunk_signatures_missing_or_misplaced() -> None:
+    caller = _doc_seed_request(trailer=False).auth(
+        body_sha256=None, keys={DOC_KEY.access_key_id: DOC_KEY}
+    )
+    sigs = [
+        "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+        "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+        "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+    ]
+    # A chunk without a signature.
+    with pytest.raises(AuthError):
+        ChunkSignatures.for_caller(caller).verify(DOC_HASHES[0], "")
+    # The body ends before the final chunk.
+    chain = ChunkSignatures.for_caller(caller)
+    chain.verify(DOC_HASHES[0], sigs[0])
+    with pytest.raises(AuthError):
+        chain.verify_trailer(b"", "")
+    assert not chain.complete
+    # Anything after the final chunk.
+    with pytest.raises(AuthError):
+        _doc_chain(caller, sigs).verify(DOC_HASHES[0], sigs[0])
+    # Trailers on a body that was not signed as -TRAILER.
+    with pytest.raises(AuthError):
+        _doc_chain(caller, sigs).verify_trailer(b"x-amz-checksum-crc32:AAAAAA==\r\n", "")
+    with pytest.raises(AuthError):
+        _doc_chain(caller, sigs).verify_trailer(b"", sigs[0])
 
 
 def test_chunk_signatures_aws_trailer_example() -> None:
@@ -587,20 +629,25 @@ def test_chunk_signatures_aws_trailer_example() -> None:
     ]
     trailer_sig = "d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435"
     for lines in (b"x-amz-checksum-crc32c:sOO8/Q==\r\n", b"x-amz-checksum-crc32c:sOO8/Q==\n"):
-        chain = ChunkSignatures.for_caller(caller)
-        for chunk, sig in zip(DOC_CHUNKS, sigs, strict=True):
-            chain.verify(chunk, sig)
+        chain = _doc_chain(caller, sigs, trailer=True)
+        assert not chain.complete  # the trailer signature is still due
         chain.verify_trailer(lines, trailer_sig)
-    chain = ChunkSignatures.for_caller(caller)
-    for chunk, sig in zip(DOC_CHUNKS, sigs, strict=True):
-        chain.verify(chunk, sig)
+        assert chain.complete
     with pytest.raises(AuthError):
-        chain.verify_trailer(b"x-amz-checksum-crc32c:AAAAAA==\r\n", trailer_sig)
+        _doc_chain(caller, sigs, trailer=True).verify_trailer(
+            b"x-amz-checksum-crc32c:AAAAAA==\r\n", trailer_sig
+        )
+    # The -TRAILER form must end with a trailer signature.
+    with pytest.raises(AuthError):
+        _doc_chain(caller, sigs, trailer=True).verify_trailer(
+            b"x-amz-checksum-crc32c:sOO8/Q==\r\n", ""
+        )
 
 
 def test_presigned_caller_has_no_chunk_chain() -> None:
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as exc:
         ChunkSignatures.for_caller(presigned().auth(body_sha256=None))
+    assert exc.value.code_s3 == "AccessDenied"
 
 
 # --- allow-lists ------------------------------------------------------------------------------

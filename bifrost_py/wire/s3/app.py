@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from bifrost_py.config import Config
 from bifrost_py.errors import AwsError, InternalError, InvalidArgument
@@ -20,12 +21,15 @@ from bifrost_py.wire.s3.errors import error_response
 from bifrost_py.wire.s3.request import S3Request, header_dict, new_request_id, parse_request
 from bifrost_py.wire.s3.routes import route
 
+if TYPE_CHECKING:
+    from bifrost_py.providers.bedrock_s3 import S3Proxy
+
 log = logging.getLogger("bifrost_py.s3")
 
 
 class S3App:
     def __init__(self, config: Config, files: dict[str, LocalFiles], guard: Guard,
-                 proxy: ASGIApp | None = None) -> None:
+                 proxy: S3Proxy | None = None) -> None:
         self.config = config
         self.guard = guard
         self.files = files
@@ -49,7 +53,7 @@ class S3App:
             permit(caller, "s3", provider)
             if provider not in self.files and self.proxy is not None:
                 access_log.record("s3", request_id, caller, "proxy", None, started)
-                return await self.proxy(scope, receive, send)
+                return await self.proxy.forward(scope, receive, send, caller)
             req = parse_request(request, headers, self.region, self.account_id, request_id)
             req.caller = caller
             handler = route(req)

@@ -1,7 +1,9 @@
 """Request bodies of PutObject and UploadPart: framing, size limits and integrity checks.
 
 The body is streamed straight into a blob while MD5 and the requested checksum are computed; it
-is verified before the blob is published, so a bad or cut-off body never replaces anything.
+is verified before the blob is published, so a bad or cut-off body never replaces anything. A
+signed aws-chunked body (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) from a verified caller has every
+chunk signature checked as it arrives; a failure aborts the write, discarding the temp blob.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from bifrost_py.errors import (
     MissingContentLength,
 )
 from bifrost_py.store.blobs import Blob, BlobStore
-from bifrost_py.wire.guard import verify_body
+from bifrost_py.wire.auth import PAYLOAD_PLACEHOLDERS
+from bifrost_py.wire.chunk_signatures import (
+    SIGNED_STREAMING,
+    SIGNED_STREAMING_TRAILER,
+    ChunkSignatures,
+)
+from bifrost_py.wire.credentials import AuthError
+from bifrost_py.wire.guard import dialect_error, verify_body
 from bifrost_py.wire.s3.checksums import Checksum, header_name, requested_algorithm
 from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
 from bifrost_py.wire.s3.request import S3Request
@@ -41,11 +50,9 @@ async def receive(req: S3Request, blobs: BlobStore, max_size: int, inline: bool 
         wanted = requested_algorithm(headers)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    decoder = AwsChunkedDecoder() if _is_chunked(req) else None
-    stream = _decoded(req, decoder) if decoder else _plain(req)
-    sha256 = hashlib.sha256() if req.caller is not None and not decoder else None
-    if sha256 is not None:
-        stream = _hashed(stream, sha256)
+    decoder = _decoder(req)
+    raw, sha256 = _signed_body(req)
+    stream = _decoded(raw, decoder) if decoder else raw
     blob = await blobs.write(stream, max_size=max_size,
                              checksum_algorithm=wanted[0] if wanted else None, inline=inline)
     try:
@@ -71,14 +78,39 @@ def _declared_length(req: S3Request) -> int:
     return int(value)
 
 
+def _decoder(req: S3Request) -> AwsChunkedDecoder | None:
+    """The aws-chunked decoder for this body (None if it is not chunked), checking the chunk
+    signatures when the server verifies callers and the body says it is signed."""
+    if not _is_chunked(req):
+        return None
+    sha = req.headers.get("x-amz-content-sha256", "")
+    # An open server has no keys to check with, so it ignores signatures as it always has.
+    if req.caller is None or sha not in (SIGNED_STREAMING, SIGNED_STREAMING_TRAILER):
+        return AwsChunkedDecoder()
+    try:
+        chain = ChunkSignatures.for_caller(req.caller, trailer=sha == SIGNED_STREAMING_TRAILER)
+    except AuthError as failure:
+        raise dialect_error(failure, "s3") from None
+    return AwsChunkedDecoder(verifier=chain)
+
+
 def _is_chunked(req: S3Request) -> bool:
     encoding = req.headers.get("content-encoding", "")
     sha = req.headers.get("x-amz-content-sha256", "")
     return "aws-chunked" in encoding or sha.startswith("STREAMING-")
 
 
+def _signed_body(req: S3Request) -> tuple[AsyncIterator[bytes], Any]:
+    """The body as sent, and a hash of it when the caller signed its SHA-256 (a hex
+    x-amz-content-sha256, framing included when aws-chunked): checked after the body."""
+    declared = req.headers.get("x-amz-content-sha256")
+    if req.caller is None or declared is None or declared in PAYLOAD_PLACEHOLDERS:
+        return _plain(req), None
+    sha256 = hashlib.sha256()
+    return _hashed(_plain(req), sha256), sha256
+
+
 async def _hashed(chunks: AsyncIterator[bytes], sha256: Any) -> AsyncIterator[bytes]:
-    """Pass `chunks` through, hashing them: the signed payload hash is checked after the body."""
     async for chunk in chunks:
         sha256.update(chunk)
         yield chunk
@@ -93,15 +125,18 @@ async def _plain(req: S3Request) -> AsyncIterator[bytes]:
         raise IncompleteBody() from exc
 
 
-async def _decoded(req: S3Request, decoder: AwsChunkedDecoder) -> AsyncIterator[bytes]:
+async def _decoded(raw: AsyncIterator[bytes], decoder: AwsChunkedDecoder,
+                   ) -> AsyncIterator[bytes]:
     try:
-        async for chunk in _plain(req):
+        async for chunk in raw:
             payload = decoder.feed(chunk)
             if payload:
                 yield payload
         decoder.finish()
     except ChunkedError as exc:
         raise IncompleteBody(f"The aws-chunked body is malformed: {exc}") from exc
+    except AuthError as failure:  # a chunk or trailer signature did not verify
+        raise dialect_error(failure, "s3") from None
 
 
 def _verify(req: S3Request, md5: str, wanted: tuple[str, str] | None, checksum: str | None,
@@ -131,17 +166,18 @@ async def receive_small(req: S3Request, limit: int) -> bytes:
         wanted = requested_algorithm(req.headers)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    decoder = AwsChunkedDecoder() if _is_chunked(req) else None
+    decoder = _decoder(req)
+    raw, sha256 = _signed_body(req)
     data = bytearray()
-    async for chunk in _decoded(req, decoder) if decoder else _plain(req):
+    async for chunk in _decoded(raw, decoder) if decoder else raw:
         data += chunk
         if len(data) > limit:
             raise MaxMessageLengthExceeded()
     checksum = Checksum(wanted[0]) if wanted else None
     if checksum:
         checksum.update(bytes(data))
-    if decoder is None:
-        verify_body(req.caller, "s3", req.headers, hashlib.sha256(data).hexdigest())
+    if sha256 is not None:
+        verify_body(req.caller, "s3", req.headers, sha256.hexdigest())
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
     _verify(req, md5, wanted, checksum.b64() if checksum else None, decoder)
     return bytes(data)

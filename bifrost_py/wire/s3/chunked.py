@@ -10,17 +10,22 @@ the data, then ``\\r\\n``. A zero-size chunk ends the data; trailer lines
     STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER as above, then name:value\\r\\n
                                                x-amz-trailer-signature:<sig>\\r\\n\\r\\n
 
-The decoder only undoes the framing: signatures are collected, not checked (verification needs the
-request's signing key and belongs to the auth layer), and trailer values are handed back as text.
+The decoder undoes the framing and hands trailer values back as text. Signatures are collected;
+checking them needs the request's signing key, which belongs to the auth layer, so the caller may
+pass a ``ChunkVerifier`` (``ChunkSignatures``) that the decoder calls as each chunk completes, with
+the SHA-256 of its data, and once at the end of the body with the raw trailer lines.
 
-Bodies can be gigabytes, so data bytes are passed straight through as they arrive; the only things
-ever held back are one partial size or trailer line (at most ``MAX_LINE`` bytes) and the trailers.
+Bodies can be gigabytes, so data bytes are passed straight through as they arrive (hashed on the
+way when verifying); the only things ever held back are one partial size or trailer line (at most
+``MAX_LINE`` bytes) and the trailers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from enum import Enum, auto
+from typing import Protocol
 
 # A size line is a few dozen bytes (hex size plus a 64-hex signature); 4 KiB leaves room for
 # unknown chunk extensions while bounding what a hostile client can make us buffer.
@@ -30,6 +35,8 @@ MAX_LINE = 4096
 MAX_TRAILERS = 64
 
 _CRLF = b"\r\n"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_TRAILER_SIGNATURE = "x-amz-trailer-signature"
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 # A trailer is an HTTP field: a token name, then a value of visible ASCII, spaces and tabs.
 _TRAILER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ \t]*")
@@ -37,6 +44,17 @@ _TRAILER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ 
 
 class ChunkedError(ValueError):
     """The body is not well-formed ``aws-chunked`` framing."""
+
+
+class ChunkVerifier(Protocol):
+    """What checks a signed body as it is decoded (``ChunkSignatures``); raises to reject it."""
+
+    def verify(self, chunk_sha256: str, signature: str) -> None:
+        """A chunk is complete (the 0-byte final one included); ``signature`` is "" if none."""
+
+    def verify_trailer(self, trailer_lines: bytes, signature: str) -> None:
+        """The body ended: its trailer lines (CRLF-ended, ``x-amz-trailer-signature`` left out)
+        and that signature ("" if none); both empty for a body without trailers."""
 
 
 class _State(Enum):
@@ -54,12 +72,20 @@ class AwsChunkedDecoder:
     ``trailers`` maps lower-cased trailer names to values (``x-amz-trailer-signature`` included,
     so the caller can verify it); ``signatures`` lists every ``chunk-signature`` in order,
     the zero-size chunk's last. Both are complete once ``done`` is true.
+
+    With a ``verifier`` every chunk is checked the moment its data is complete, so a forged chunk
+    stops the body there; an exception from the verifier propagates from ``feed``/``finish``.
     """
 
-    def __init__(self, max_chunk_size: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, max_chunk_size: int = 16 * 1024 * 1024,
+                 verifier: ChunkVerifier | None = None) -> None:
         self.max_chunk_size = max_chunk_size
         self.trailers: dict[str, str] = {}
         self.signatures: list[str] = []
+        self._verifier = verifier
+        self._signature = ""  # the current chunk's chunk-signature
+        self._hash = hashlib.sha256()  # the current chunk's data so far (used with a verifier)
+        self._trailer_lines = bytearray()  # raw trailer lines, for the trailer signature
         self._state = _State.SIZE
         self._line = bytearray()  # the partial size or trailer line carried between feeds
         self._remaining = 0  # data bytes still to come in the current chunk
@@ -73,12 +99,14 @@ class AwsChunkedDecoder:
         """Decode the next piece of the body and return the payload bytes it contained."""
         try:
             return self._feed(data)
-        except ChunkedError:
+        except Exception:
+            # A verifier's rejection fails the stream as much as bad framing does.
             self._state = _State.FAILED
             raise
 
     def finish(self) -> None:
-        """Declare the end of the body; raise ``ChunkedError`` if it ended too early."""
+        """Declare the end of the body; raise ``ChunkedError`` if it ended too early, or the
+        verifier's error if the signature over the trailers fails."""
         if self._state is _State.DONE:
             return
         if self._state is _State.FAILED:
@@ -86,7 +114,11 @@ class AwsChunkedDecoder:
         if self._state is _State.TRAILER and not self._line:
             # AWS's own examples of signed trailers end with the trailer signature's CRLF and no
             # empty line, so the end of the body at a trailer line boundary also ends the trailers.
-            self._state = _State.DONE
+            try:
+                self._end()
+            except Exception:
+                self._state = _State.FAILED
+                raise
             return
         where = {
             _State.SIZE: "in a chunk size line",
@@ -108,11 +140,17 @@ class AwsChunkedDecoder:
             state = self._state
             if state is _State.DATA:
                 take = min(self._remaining, size - pos)
-                out.append(view[pos : pos + take])
+                piece = view[pos : pos + take]
+                out.append(piece)
                 pos += take
                 self._remaining -= take
+                if self._verifier is not None:
+                    self._hash.update(piece)
                 if not self._remaining:
                     self._state = _State.DATA_END
+                    if self._verifier is not None:
+                        self._verifier.verify(self._hash.hexdigest(), self._signature)
+                        self._hash = hashlib.sha256()
             elif state is _State.DATA_END:
                 pos = self._data_end(data, pos)
             elif state is _State.SIZE or state is _State.TRAILER:
@@ -168,20 +206,34 @@ class AwsChunkedDecoder:
         chunk_size = int(hex_size, 16)
         if chunk_size > self.max_chunk_size:
             raise ChunkedError(f"chunk size {chunk_size} exceeds {self.max_chunk_size}")
+        self._signature = ""
         for extension in extensions:
             name, _, value = extension.partition(b"=")
             # Unknown chunk extensions are legal HTTP and carry nothing we need.
             if name.strip().lower() == b"chunk-signature":
-                self.signatures.append(_ascii(value.strip()))
+                # Two signatures on one chunk leave no single one to check.
+                if self._signature:
+                    raise ChunkedError("more than one chunk-signature on a chunk")
+                self._signature = _ascii(value.strip())
+                self.signatures.append(self._signature)
         if chunk_size:
             self._remaining = chunk_size
             self._state = _State.DATA
         else:
             self._state = _State.TRAILER
+            if self._verifier is not None:
+                self._verifier.verify(_EMPTY_SHA256, self._signature)
+
+    def _end(self) -> None:
+        """The trailer section is over: the body is complete once the verifier agrees."""
+        if self._verifier is not None:
+            signature = self.trailers.get(_TRAILER_SIGNATURE, "")
+            self._verifier.verify_trailer(bytes(self._trailer_lines), signature)
+        self._state = _State.DONE
 
     def _trailer_line(self, line: bytes) -> None:
         if not line:
-            self._state = _State.DONE
+            self._end()
             return
         match = _TRAILER.fullmatch(line)
         if match is None:
@@ -193,6 +245,9 @@ class AwsChunkedDecoder:
         if len(self.trailers) >= MAX_TRAILERS:
             raise ChunkedError(f"more than {MAX_TRAILERS} trailers")
         self.trailers[name] = match[2].decode("ascii")
+        if self._verifier is not None and name != _TRAILER_SIGNATURE:
+            # Signed as sent: the verifier canonicalises the lines itself.
+            self._trailer_lines += line + _CRLF
 
 
 def _ascii(raw: bytes) -> str:
