@@ -48,6 +48,8 @@ class Server:
                 "UNION SELECT blob FROM parts")}
         for files in self.providers.files.values():
             await files.objects.open()
+        for opener in self.providers.openers:
+            await opener()
         swept = self.blobs.sweep(referenced)
         if swept:
             log.info("removed %d unreferenced blobs left by an earlier crash", swept)

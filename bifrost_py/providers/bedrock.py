@@ -22,7 +22,7 @@ from botocore.awsrequest import create_request_object, prepare_request_dict
 from botocore.model import OperationModel
 
 from bifrost_py.config import BedrockConfig
-from bifrost_py.domain.jobs import ENDED, Counts, Job
+from bifrost_py.domain.jobs import ENDED, Counts, Job, parse_s3_uri
 from bifrost_py.domain.records.lines import Record
 from bifrost_py.providers.base import (
     Poll,
@@ -34,6 +34,7 @@ from bifrost_py.providers.base import (
 )
 from bifrost_py.providers.bedrock_s3 import S3Proxy
 from bifrost_py.providers.sigv4 import ServerCredentials, sign
+from bifrost_py.store.bucket_owners import BucketOwners
 
 __all__ = ["BedrockBatch", "S3Proxy"]
 
@@ -62,9 +63,11 @@ class BedrockBatch:
     provider = PROVIDER
     native_io = True
 
-    def __init__(self, settings: BedrockConfig, model_name: Callable[[str], str]) -> None:
+    def __init__(self, settings: BedrockConfig, model_name: Callable[[str], str],
+                 owners: BucketOwners) -> None:
         self.settings = settings
         self.model_name = model_name
+        self.owners = owners
         self.endpoint = (settings.bedrock_endpoint_url
                          or f"https://bedrock.{settings.region}.amazonaws.com").rstrip("/")
         self.credentials = ServerCredentials(settings)
@@ -80,6 +83,11 @@ class BedrockBatch:
     async def submit(self, job: Job, requests: Path | None, count: int) -> Upstream:
         """CreateModelInvocationJob; our job id is the idempotency token, so a crash between
         this call and saving its answer creates no second job when the submit is repeated."""
+        for uri in (job.input_uri, job.output_uri):
+            if not self.owners.visible(parse_s3_uri(uri)[0], job.tenant):
+                # As if the bucket did not exist: another tenant's is never a hint.
+                raise UpstreamRefused(PROVIDER, f"The S3 location {uri} cannot be accessed: "
+                                                "NoSuchBucket")
         params: dict[str, Any] = {
             "jobName": job.name, "roleArn": self._role(job), "clientRequestToken": job.job_id,
             "modelId": self.model_name(job.model_id), "inputDataConfig": job.input_config,

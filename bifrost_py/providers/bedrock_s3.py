@@ -26,11 +26,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from bifrost_py.config import BedrockConfig
-from bifrost_py.errors import AwsError, InvalidRequest, ServiceUnavailable
+from bifrost_py.errors import AwsError, InvalidRequest, NoSuchBucket, ServiceUnavailable
 from bifrost_py.providers.base import UpstreamError, upstream_error
+from bifrost_py.providers.proxy_tenancy import ProxyTenancy
 from bifrost_py.providers.sigv4 import UNSIGNED_PAYLOAD, ServerCredentials, sign_s3
 from bifrost_py.wire.chunk_signatures import ChunkSignatures
-from bifrost_py.wire.credentials import AuthError, Caller
+from bifrost_py.wire.credentials import AuthError, Caller, tenant_of
 from bifrost_py.wire.guard import dialect_error
 from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
 from bifrost_py.wire.s3.errors import error_response
@@ -58,8 +59,9 @@ class _ClientGone(Exception):
 
 
 class S3Proxy:
-    def __init__(self, settings: BedrockConfig) -> None:
+    def __init__(self, settings: BedrockConfig, tenancy: ProxyTenancy) -> None:
         self.settings = settings
+        self.tenancy = tenancy
         self.endpoint = (settings.s3_endpoint_url
                          or f"https://s3.{settings.region}.amazonaws.com").rstrip("/")
         self.credentials = ServerCredentials(settings)
@@ -73,6 +75,10 @@ class S3Proxy:
     async def forward(self, scope: Scope, receive: Receive, send: Send,
                       caller: Caller | None) -> None:
         """Pass the request through; `caller` (None on an open server) signed its chunks."""
+        tenant, path = tenant_of(caller), _upstream_path(scope)
+        hidden = self.tenancy.hidden(path, scope, tenant)
+        if hidden is not None:
+            return await _error(NoSuchBucket(BucketName=hidden), scope, receive, send)
         try:
             request = await self._request(scope, receive, caller)
             response = await self.client.send(request, stream=True)
@@ -81,16 +87,24 @@ class S3Proxy:
         except AuthError as failure:  # a chunk signature did not verify: nothing was sent
             return await _error(dialect_error(failure, "s3"), scope, receive, send)
         except httpx.TransportError as exc:
-            error: AwsError = ServiceUnavailable(
-                f"The bedrock provider's S3 endpoint {self.endpoint} is unavailable "
-                f"({type(exc).__name__}).")
-            return await _error(error, scope, receive, send)
+            return await _error(self._unavailable(exc), scope, receive, send)
         except ChunkedError as exc:
             return await _error(InvalidRequest(f"Malformed aws-chunked body: {exc}"), scope,
                                 receive, send)
         except UpstreamError as failure:  # no credentials to sign with
             return await _error(upstream_error(failure), scope, receive, send)
+        await self.tenancy.answered(path, scope, response.status_code, tenant)
+        if self.tenancy.lists_buckets(path, scope) and response.status_code == 200:
+            try:
+                listed = self.tenancy.filtered(await _read(response), tenant)
+            except httpx.TransportError as exc:
+                return await _error(self._unavailable(exc), scope, receive, send)
+            return await _relay(response, send, listed)
         await _relay(response, send)
+
+    def _unavailable(self, exc: Exception) -> AwsError:
+        return ServiceUnavailable(f"The bedrock provider's S3 endpoint {self.endpoint} is "
+                                  f"unavailable ({type(exc).__name__}).")
 
     async def _request(self, scope: Scope, receive: Receive,
                        caller: Caller | None) -> httpx.Request:
@@ -190,14 +204,26 @@ async def _unspooled(spool: IO[bytes]) -> AsyncIterator[bytes]:
         spool.close()
 
 
-async def _relay(response: httpx.Response, send: Send) -> None:
-    """S3's answer, streamed back with its status and headers (hop-by-hop ones aside)."""
+async def _read(response: httpx.Response) -> bytes:
+    try:
+        return await response.aread()
+    finally:
+        await response.aclose()
+
+
+async def _relay(response: httpx.Response, send: Send, body: bytes | None = None) -> None:
+    """S3's answer, streamed back with its status and headers (hop-by-hop ones aside); or,
+    given `body`, with that body instead."""
     try:
         headers = [(name, value) for name, value in response.headers.raw
-                   if name.decode("latin-1").lower() not in _HOP_BY_HOP]
+                   if name.decode("latin-1").lower() not in _HOP_BY_HOP
+                   and (body is None or name.lower() != b"content-length")]
+        if body is not None:
+            headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": response.status_code,
                     "headers": headers})
-        async for chunk in response.aiter_raw():
+        chunks = response.aiter_raw() if body is None else _one(body)
+        async for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except httpx.TransportError as exc:
@@ -205,6 +231,10 @@ async def _relay(response: httpx.Response, send: Send) -> None:
         log.warning("S3 answer cut short by the bedrock S3 endpoint (%s)", type(exc).__name__)
     finally:
         await response.aclose()
+
+
+async def _one(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 async def _error(error: AwsError, scope: Scope, receive: Receive, send: Send) -> None:

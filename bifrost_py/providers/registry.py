@@ -14,9 +14,11 @@ from bifrost_py.config import Config, RemoteConfig
 from bifrost_py.providers.base import BatchAPI, FileMirror
 from bifrost_py.providers.local import LocalFiles, local_files
 from bifrost_py.providers.local_jobs import LocalJobs
+from bifrost_py.providers.proxy_tenancy import ProxyTenancy
 from bifrost_py.providers.remote import RemoteJobs
 from bifrost_py.runner import Executor
 from bifrost_py.store.blobs import BlobStore
+from bifrost_py.store.bucket_owners import BucketOwners
 from bifrost_py.store.db import Database
 from bifrost_py.store.jobs import JobStore
 from bifrost_py.store.multipart import Uploads
@@ -33,6 +35,7 @@ class Providers:
     executors: dict[str, Executor] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)        # jobs running at once
     s3_proxy: S3Proxy | None = None
+    openers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -80,10 +83,12 @@ def build(config: Config, db: Database, blobs: BlobStore, jobs: JobStore) -> Pro
     if providers.bedrock is not None:
         from bifrost_py.providers.bedrock import BedrockBatch, S3Proxy
 
-        remote("bedrock", BedrockBatch(providers.bedrock, _names(config, "bedrock")),
+        owners = BucketOwners(db)
+        built.openers.append(owners.open)
+        remote("bedrock", BedrockBatch(providers.bedrock, _names(config, "bedrock"), owners),
                providers.bedrock, local)
         del built.files["bedrock"]
-        proxy = S3Proxy(providers.bedrock)
+        proxy = S3Proxy(providers.bedrock, ProxyTenancy(owners))
         built.s3_proxy = proxy
         built.closers.append(proxy.aclose)
     return built

@@ -96,4 +96,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
     CREATE INDEX jobs_by_tenant ON jobs (tenant, submit_time, job_id);
     """,
+    # 5: buckets created through the bedrock provider's S3 pass-through, and their tenant.
+    """
+    CREATE TABLE proxy_buckets (
+        name    TEXT PRIMARY KEY,
+        tenant  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]

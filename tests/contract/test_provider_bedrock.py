@@ -57,6 +57,8 @@ from bedrock_upstream import (  # noqa: F401 - fixtures
 from bifrost_py.config import BedrockConfig
 from bifrost_py.domain.jobs import new_job
 from bifrost_py.providers.bedrock import BedrockBatch
+from bifrost_py.store.bucket_owners import BucketOwners
+from bifrost_py.store.db import Database
 from bifrost_py.testing import RunningServer
 from tests.fakes.bedrock_fake import FakeBedrock
 
@@ -262,7 +264,7 @@ def test_without_keys_in_the_config_the_aws_credential_chain_signs(
 
 
 def test_a_repeated_submit_creates_one_upstream_job(
-        fake: FakeBedrock, direct: Any, bucket: str) -> None:
+        fake: FakeBedrock, direct: Any, bucket: str, tmp_path: Path) -> None:
     """A crash between submit and saving its answer repeats the submit: same token, same job."""
     direct.put_object(Bucket=bucket, Key="in.jsonl", Body=jsonl(numbered_records(1)))
     settings = BedrockConfig(access_key_id=FAKE_KEY, secret_access_key=FAKE_SECRET,
@@ -273,7 +275,8 @@ def test_a_repeated_submit_creates_one_upstream_job(
                   "bedrock", REGION, "123456789012", time.time())
 
     async def submit_twice() -> tuple[dict[str, Any], dict[str, Any]]:
-        api = BedrockBatch(settings, lambda model_id: model_id)
+        owners = BucketOwners(Database(tmp_path / "owners.sqlite3"))  # none: all visible
+        api = BedrockBatch(settings, lambda model_id: model_id, owners)
         try:
             with pytest.raises(NotImplementedError, match="native_io"):
                 api.results(job, {})
