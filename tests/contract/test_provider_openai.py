@@ -439,3 +439,16 @@ def test_a_multipart_upload_becomes_one_openai_file(fake: FakeOpenAI, s3: Any, b
     file_id = s3.head_object(Bucket=bucket, Key="big.jsonl")["ETag"].strip('"')
     assert fake.files[file_id].content == path.read_bytes()
     assert fake.files[file_id].filename == "big.jsonl"
+
+
+def test_a_job_over_the_records_limit_fails_before_any_batch(tmp_path: Path,
+                                                             fake: FakeOpenAI) -> None:
+    config = "[server]\nmax_records_per_job = 2\n" + openai_config(fake)
+    with configured_server(tmp_path, config) as running:
+        s3 = with_provider(s3_client(running), "openai")
+        bedrock = with_provider(bedrock_client(running), "openai")
+        batches = len(fake.batches)
+        _, job = run_job(bedrock, s3, "limited", [converse_record(i, f"r{i}") for i in range(3)])
+    assert job["status"] == "Failed"
+    assert "3 records" in job["message"] and "max_records_per_job" in job["message"]
+    assert len(fake.batches) == batches
