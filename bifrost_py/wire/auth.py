@@ -22,6 +22,7 @@ The caller passes:
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import hmac
 import re
@@ -49,6 +50,7 @@ from bifrost_py.wire.credentials import (
 from bifrost_py.wire.sigv4_parts import (
     ALGORITHM,
     SIGV4_TIMESTAMP,
+    Scope,
     canonical_path,
     parse_amz_date,
     parse_authorization,
@@ -116,12 +118,22 @@ class _S3SigV4Query(_SignedHeadersMixin, S3SigV4QueryAuth):  # type: ignore[misc
     pass
 
 
-def _signature(
-    signer: Any, request: AWSRequest
-) -> str:  # botocore is untyped: Any keeps mypy honest here
+def _signature(signer: Any, request: AWSRequest, secret: str, scope: Scope) -> str:
+    """botocore's canonical request and string to sign (``signer`` is untyped: Any), signed
+    with the derived key; botocore would derive it again on every request."""
     canonical = signer.canonical_request(request)
     string_to_sign = signer.string_to_sign(request, canonical)
-    return str(signer.signature(string_to_sign, request))
+    key = _signing_key(secret, scope.date, scope.region, scope.service)
+    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's key for one day, region and service: the same for every request in its scope."""
+    key = ("AWS4" + secret).encode("utf-8")
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return key
 
 
 # --- public API --------------------------------------------------------------------------------
@@ -382,7 +394,7 @@ def _header_auth(
         params=query_pairs(raw_query),
     )
     request.context["timestamp"] = amz_date
-    expected = _signature(signer, request)
+    expected = _signature(signer, request, key.secret_access_key, scope)
     if not hmac.compare_digest(expected, signature):
         raise signature_mismatch()
     if body_sha256 is not None:
@@ -461,7 +473,7 @@ def _query_auth(
         params=[(n, v) for n, v in pairs if n != "X-Amz-Signature"],
     )
     request.context["timestamp"] = amz_date
-    expected = _signature(signer, request)
+    expected = _signature(signer, request, key.secret_access_key, scope)
     if not hmac.compare_digest(expected, signature):
         raise signature_mismatch()
     return Caller(key)

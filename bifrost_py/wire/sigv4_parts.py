@@ -3,10 +3,9 @@ credential scope, as the verifiers in auth.py need them."""
 
 from __future__ import annotations
 
-import calendar
 import re
-import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote_to_bytes
 
 from bifrost_py.wire.credentials import AuthError, malformed, signature_mismatch
@@ -14,7 +13,8 @@ from bifrost_py.wire.credentials import AuthError, malformed, signature_mismatch
 ALGORITHM = "AWS4-HMAC-SHA256"
 # Bytes a path may carry unencoded without changing how urlsplit or the server reads it.
 _PATH_SAFE = "/~-._!$&'()*+,;=:@%"
-_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_PATH_SAFE_ONLY = re.compile("[A-Za-z0-9" + re.escape(_PATH_SAFE) + "]*")
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -42,15 +42,18 @@ def canonical_path(raw_path: bytes) -> str:
     (non-ASCII, ``#``, ``?``, spaces...) are percent-encoded, which changes nothing for a server
     that unquotes the path, and keeps ``/a#b`` from signing as ``/a``."""
     text = raw_path.decode("latin-1")
-    if all(c.isascii() and (c.isalnum() or c in _PATH_SAFE) for c in text):
+    if _PATH_SAFE_ONLY.fullmatch(text):
         return text or "/"
     return quote(raw_path, safe=_PATH_SAFE) or "/"
 
 
 def parse_amz_date(value: str) -> float:
+    """``20261122T071500Z`` → seconds since the epoch; ValueError if it is not a valid time."""
     if not _AMZ_DATE.fullmatch(value):
         raise ValueError(value)
-    return float(calendar.timegm(time.strptime(value, SIGV4_TIMESTAMP)))
+    # datetime validates every field as strptime does, at a tenth of its cost (once a request).
+    return datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]),
+                    int(value[11:13]), int(value[13:15]), tzinfo=UTC).timestamp()
 
 
 def parse_authorization(value: str) -> tuple[str, str, tuple[str, ...], str]:
