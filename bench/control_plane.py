@@ -256,8 +256,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="extra py-spy record flags with --py-spy (default --gil)")
     args = parser.parse_args(argv)
 
-    config = "[providers.local]\n" + (f"max_concurrent_jobs = {args.max_concurrent_jobs}\n"
-                                      if args.max_concurrent_jobs else "")
+    # 10,000 jobs are created faster than they end: no limit on jobs in flight.
+    config = "[server]\nmax_jobs_in_flight_per_tenant = 0\n[providers.local]\n" + (
+        f"max_concurrent_jobs = {args.max_concurrent_jobs}\n" if args.max_concurrent_jobs else "")
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="bench-control-") as tmp:
         try:
