@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bifrost_py.domain.digits import decimal
 from bifrost_py.domain.tenancy import TENANT_NAME
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -332,7 +333,7 @@ def _value(hint: Any, value: Any, key: str, env: typing.Mapping[str, str]) -> An
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         return value
     if hint is int:
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and decimal(value.strip()):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")

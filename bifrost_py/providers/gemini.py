@@ -28,6 +28,7 @@ from google import genai
 from google.genai import errors, types
 
 from bifrost_py.config import GeminiConfig
+from bifrost_py.domain.digits import decimal
 from bifrost_py.domain.jobs import (
     COMPLETED,
     EXPIRED,
@@ -293,7 +294,7 @@ def batch_counts(stats: Any) -> Counts:
 
     def count(name: str) -> int:
         value = stats.get(name)
-        return int(value) if str(value).isdigit() else 0
+        return int(value) if decimal(str(value)) else 0
 
     succeeded, failed = count("successfulRequestCount"), count("failedRequestCount")
     total = count("requestCount") if "requestCount" in stats else None

@@ -240,7 +240,7 @@ def _token(submit_time: float, job_id: str) -> str:
 
 def _parse_token(token: str) -> tuple[float, str]:
     try:
-        submit_time, job_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        submit_time, job_id = orjson.loads(base64.urlsafe_b64decode(token.encode()))
         return float(submit_time), str(job_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeError):
+    except (binascii.Error, ValueError, TypeError, OverflowError):
         raise ValidationException("The nextToken is not valid.") from None

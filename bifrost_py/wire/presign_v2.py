@@ -15,6 +15,7 @@ from botocore.auth import HmacV1QueryAuth  # type: ignore[import-untyped]
 from botocore.awsrequest import HTTPHeaders  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
+from bifrost_py.domain.digits import decimal
 from bifrost_py.wire.credentials import AuthError, Caller, Key
 
 _AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
@@ -37,7 +38,7 @@ def verify_presigned_v2(method: str, raw_path: bytes, raw_query: bytes,
         raise AuthError("InvalidAccessKeyId", "UnrecognizedClientException",
                         "The AWS Access Key Id you provided does not exist in our records.")
     expires = auth.get("Expires", "")
-    if not expires.isdigit():
+    if not decimal(expires):
         raise AuthError("AccessDenied", "AccessDeniedException",
                         "Query-string authentication requires the Signature, Expires and "
                         "AWSAccessKeyId parameters")

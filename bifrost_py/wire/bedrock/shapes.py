@@ -6,13 +6,13 @@ ranges, unions) and answers ValidationException with messages in this form.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 import botocore.session
+import orjson
 from botocore.model import OperationModel, Shape, StructureShape
 
 from bifrost_py.errors import SerializationException, ValidationException
@@ -38,8 +38,9 @@ def decode(op: OperationModel, uri: dict[str, str], query: dict[str, str], body:
     params: dict[str, Any] = {}
     if body.strip():
         try:
-            params = json.loads(body)
-        except ValueError:
+            # orjson caps nesting (stdlib json would overflow the stack) and refuses NaN.
+            params = orjson.loads(body)
+        except orjson.JSONDecodeError:
             raise SerializationException() from None
         if not isinstance(params, dict):
             raise SerializationException("The request body must be a JSON object.")

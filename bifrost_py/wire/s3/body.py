@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect
 
+from bifrost_py.domain.digits import decimal
 from bifrost_py.errors import (
     BadDigest,
     EntityTooLarge,
@@ -73,7 +74,7 @@ def _declared_length(req: S3Request) -> int:
     value = value or headers.get("content-length")
     if value is None:
         raise MissingContentLength()
-    if not value.isdigit():
+    if not decimal(value):
         raise InvalidArgument("Content-Length must be a non-negative integer.")
     return int(value)
 

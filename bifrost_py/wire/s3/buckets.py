@@ -23,7 +23,7 @@ async def list_buckets(req: S3Request, files: LocalFiles) -> Response:
     buckets = [b for b in await files.objects.list_buckets(req.tenant)
                if b.name.startswith(prefix) and b.name > after]
     page = buckets[:limit]
-    token = page_token(page[-1].name) if len(buckets) > limit else None
+    token = page_token(page[-1].name) if 0 < limit < len(buckets) else None
     return xml.response("ListAllMyBucketsResult", {
         "Owner": owner(req.account_id),
         "Buckets": {"Bucket": [{"Name": b.name, "CreationDate": iso(b.created),

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
+from bifrost_py.domain.digits import decimal
 from bifrost_py.domain.objects import Listing, ObjectInfo
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import InvalidArgument
@@ -76,7 +77,7 @@ def parse_token(token: str) -> str:
 
 def parse_max(query: dict[str, str], name: str, cap: int) -> int:
     value = query.get(name, str(cap))
-    if not value.isdigit():
+    if not decimal(value, 10) or int(value) > 2**31 - 1:
         raise InvalidArgument("Provided max-keys not an integer or within integer range"
                               if name == "max-keys" else f"Invalid {name}",
                               ArgumentName=name, ArgumentValue=value)

@@ -6,6 +6,7 @@ import dataclasses
 
 from starlette.responses import Response
 
+from bifrost_py.domain.digits import decimal
 from bifrost_py.domain.objects import Part, Upload, validate_key
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import InvalidArgument, InvalidRange, InvalidRequest, MalformedXML
@@ -78,7 +79,7 @@ async def list_parts(req: S3Request, files: LocalFiles) -> Response:
     return xml.response("ListPartsResult", {
         "Bucket": req.bucket, "Key": req.key, "UploadId": upload.upload_id,
         "PartNumberMarker": marker, "NextPartNumberMarker": page[-1].part_number if page else 0,
-        "MaxParts": limit, "IsTruncated": len(parts) > limit,
+        "MaxParts": limit, "IsTruncated": 0 < limit < len(parts),
         "Initiator": owner(req.account_id), "Owner": owner(req.account_id),
         "StorageClass": "STANDARD", "ChecksumAlgorithm": upload.checksum_algorithm,
         "ChecksumType": upload.checksum_type,
@@ -91,7 +92,8 @@ async def list_uploads(req: S3Request, files: LocalFiles) -> Response:
     key_marker, id_marker = q.get("key-marker", ""), q.get("upload-id-marker", "")
     uploads = await files.uploads.list_uploads(req.store_bucket, q.get("prefix", ""), key_marker,
                                        id_marker if key_marker else "", limit + 1)
-    page, truncated = uploads[:limit], len(uploads) > limit
+    # A page of none (max-uploads=0) is not truncated: there is no last entry to resume after.
+    page, truncated = uploads[:limit], 0 < limit < len(uploads)
     return xml.response("ListMultipartUploadsResult", {
         "Bucket": req.bucket, "KeyMarker": key_marker, "UploadIdMarker": id_marker,
         "NextKeyMarker": page[-1].key if truncated else None,
@@ -128,7 +130,7 @@ def _completed_parts(body: bytes) -> list[CompletedPart]:
     parts = []
     for node in xml.children(doc, "Part"):
         number, etag = xml.text(node, "PartNumber"), xml.text(node, "ETag")
-        if not number or not number.isdigit() or etag is None:
+        if not number or not decimal(number, 5) or etag is None:
             raise MalformedXML()
         sums = [xml.text(node, f"Checksum{a}") for a in ALGORITHMS]
         parts.append(CompletedPart(int(number), etag, next((s for s in sums if s), None)))
@@ -152,7 +154,7 @@ def _copy_range(req: S3Request, size: int) -> tuple[int, int]:
 
 
 def _int(value: str, name: str) -> int:
-    if not value.isdigit() or len(value) > 9:
+    if not decimal(value, 9):
         raise InvalidArgument(f"{name} must be an integer", ArgumentName=name,
                               ArgumentValue=value)
     return int(value)

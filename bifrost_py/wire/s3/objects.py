@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from starlette.responses import Response, StreamingResponse
 
+from bifrost_py.domain.digits import decimal
 from bifrost_py.domain.objects import Conditions, ObjectInfo, check_read, validate_key
 from bifrost_py.domain.tenancy import stored_bucket
 from bifrost_py.domain.timefmt import iso
@@ -134,7 +135,7 @@ def _span(req: S3Request, obj: ObjectInfo) -> tuple[int, int] | None:
 
 
 def _part_span(part: str, obj: ObjectInfo) -> tuple[int, int] | None:
-    if not part.isdigit() or not 1 <= int(part) <= 10_000:
+    if not decimal(part, 5) or not 1 <= int(part) <= 10_000:
         raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive",
                               ArgumentName="partNumber", ArgumentValue=part)
     number = int(part)
