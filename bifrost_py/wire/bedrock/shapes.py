@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import botocore.session
 import orjson
+import re2
 from botocore.model import OperationModel, Shape, StructureShape
 
 from bifrost_py.errors import SerializationException, ValidationException
@@ -112,7 +113,7 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str],
                       f"satisfy enum value set: [{', '.join(enum)}]")
     pattern = meta.get("pattern")
     if (kind == "string" and pattern and path.rsplit(".", 1)[-1] not in relaxed
-            and not _pattern(pattern).fullmatch(value)):
+            and not _matches(pattern, value)):
         errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must "
                       f"satisfy regular expression pattern: {pattern}")
 
@@ -139,6 +140,30 @@ def _has_type(kind: str, value: Any) -> bool:
     return isinstance(value, expected.get(kind, object))
 
 
+class _Matcher(Protocol):
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE2_OPTIONS.never_capture = True
+
+
+def _matches(pattern: str, value: str) -> bool:
+    try:
+        return _pattern(pattern).fullmatch(value) is not None
+    except UnicodeEncodeError:  # a lone surrogate: RE2 reads UTF-8, and no AWS pattern admits one
+        return False
+
+
 @cache
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _pattern(pattern: str) -> _Matcher:
+    """RE2 matches in linear time: some of the model's patterns, such as jobName's
+    `[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\\+\\-\\.]){0,63}`, backtrack exponentially under `re` on
+    a name of dashes, which would hold the event loop for hours."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error:
+        # RE2 refuses counted repetitions over 1000 (`.{1,1024}` in an s3Uri); the model's
+        # patterns that have them have no nested quantifiers, so `re` matches them quickly.
+        return re.compile(pattern)
