@@ -35,7 +35,7 @@ async def create_bucket(req: S3Request, files: LocalFiles) -> Response:
     validate_bucket_name(req.bucket)
     body = await receive_small(req, xml.MAX_XML_BYTES)
     if body.strip():
-        xml.parse(body, "CreateBucketConfiguration")
+        await xml.parse_request(body, "CreateBucketConfiguration")
     await files.objects.create_bucket(req.store_bucket)
     return Response(headers={"Location": f"/{req.bucket}"})
 
@@ -56,7 +56,7 @@ async def delete_bucket(req: S3Request, files: LocalFiles) -> Response:
 
 
 async def delete_objects(req: S3Request, files: LocalFiles) -> Response:
-    doc = xml.parse(await receive_small(req, xml.MAX_XML_BYTES), "Delete")
+    doc = await xml.parse_request(await receive_small(req, xml.MAX_XML_BYTES), "Delete")
     keys = [xml.text(o, "Key") for o in xml.children(doc, "Object")]
     if not keys or len(keys) > MAX_DELETE_KEYS or any(k is None for k in keys):
         raise MalformedXML()

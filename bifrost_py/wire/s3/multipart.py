@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from starlette.responses import Response
 
@@ -55,7 +56,8 @@ async def upload_part_copy(req: S3Request, files: LocalFiles) -> Response:
 
 async def complete_upload(req: S3Request, files: LocalFiles) -> Response:
     upload = await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"])
-    requested = _completed_parts(await receive_small(req, xml.MAX_XML_BYTES))
+    body = await receive_small(req, xml.MAX_XML_BYTES)
+    requested = _completed_parts(await xml.parse_request(body, "CompleteMultipartUpload"))
     full = req.headers.get(header_name(upload.checksum_algorithm or "CRC32"))
     obj = await files.uploads.complete(upload, requested, req.conditions(), full)
     return xml.response("CompleteMultipartUploadResult", {
@@ -125,8 +127,7 @@ def _upload_object(req: S3Request) -> NewObject:
     return dataclasses.replace(new, checksum_type=checksum_type if algorithm else None)
 
 
-def _completed_parts(body: bytes) -> list[CompletedPart]:
-    doc = xml.parse(body, "CompleteMultipartUpload")
+def _completed_parts(doc: dict[str, Any]) -> list[CompletedPart]:
     parts = []
     for node in xml.children(doc, "Part"):
         number, etag = xml.text(node, "PartNumber"), xml.text(node, "ETag")
