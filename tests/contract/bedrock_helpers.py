@@ -91,6 +91,16 @@ def configured_server(directory: Path, config_text: str) -> Iterator[RunningServ
         yield server
 
 
+def keys_toml(*keys: tuple[str, str, str]) -> str:
+    """`[[keys]]` tables for config.toml, one per (access key id, secret, tenant)."""
+    return "".join(f"""
+[[keys]]
+access_key_id = "{key_id}"
+secret_access_key = "{secret}"
+tenant = "{tenant}"
+""" for key_id, secret, tenant in keys)
+
+
 # names, records, inputs
 
 

@@ -13,7 +13,14 @@ from typing import Any
 
 import boto3
 import pytest
-from bedrock_helpers import REGION, configured_server, create_job, wait_for_status, with_provider
+from bedrock_helpers import (
+    REGION,
+    configured_server,
+    create_job,
+    keys_toml,
+    wait_for_status,
+    with_provider,
+)
 from bedrock_upstream import (  # noqa: F401 - fixtures
     SignedS3,
     bedrock_config,
@@ -31,17 +38,7 @@ from tests.fakes.bedrock_fake import FakeBedrock
 
 A_ID, A_SECRET = "AKIAPROXYTENANTA0001", "proxy-team-a-secret"
 B_ID, B_SECRET = "AKIAPROXYTENANTB0001", "proxy-team-b-secret"
-KEYS = f"""
-[[keys]]
-access_key_id = "{A_ID}"
-secret_access_key = "{A_SECRET}"
-tenant = "team-a"
-
-[[keys]]
-access_key_id = "{B_ID}"
-secret_access_key = "{B_SECRET}"
-tenant = "team-b"
-"""
+KEYS = keys_toml((A_ID, A_SECRET, "team-a"), (B_ID, B_SECRET, "team-b"))
 
 
 @pytest.fixture(scope="module")

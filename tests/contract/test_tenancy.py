@@ -25,6 +25,7 @@ from bedrock_helpers import (
     create_job,
     get_job,
     jsonl,
+    keys_toml,
     wait_for_status,
     with_provider,
 )
@@ -60,22 +61,8 @@ max_retries = 1
 
 [models."{CLAUDE}"]
 openai = "gpt-4o-mini"
-
-[[keys]]
-access_key_id = "{A_ID}"
-secret_access_key = "{A_SECRET}"
-tenant = "team-a"
-
-[[keys]]
-access_key_id = "{A2_ID}"
-secret_access_key = "{A2_SECRET}"
-tenant = "team-a"
-
-[[keys]]
-access_key_id = "{B_ID}"
-secret_access_key = "{B_SECRET}"
-tenant = "team-b"
-"""
+""" + keys_toml((A_ID, A_SECRET, "team-a"), (A2_ID, A2_SECRET, "team-a"),
+                 (B_ID, B_SECRET, "team-b"))
 
 
 @dataclass(frozen=True)
