@@ -28,12 +28,12 @@ import hmac
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_tz
 from fnmatch import fnmatchcase
 from typing import Any
 
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth  # type: ignore[import-untyped]
-from botocore.awsrequest import AWSRequest, HTTPHeaders  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.utils import normalize_url_path  # type: ignore[import-untyped]
 
@@ -93,17 +93,22 @@ _PRESIGN_PARAMS = (
 # --- signers: botocore's, told exactly which headers were signed -------------------------------
 
 
+class _SignedHeaders(dict[str, str]):
+    """The headers the client listed in SignedHeaders, in the one method botocore's
+    canonical_headers reads besides iteration; botocore's own HTTPHeaders is an email.message,
+    whose lookups were most of the cost of verifying a request."""
+
+    def get_all(self, name: str) -> list[str]:
+        return [self[name]]
+
+
 class _SignedHeadersMixin:
-    """Sign exactly the headers the client listed in SignedHeaders (botocore would otherwise
-    drop its blacklist and add ``host`` from the URL)."""
+    """Sign exactly the headers the client listed in SignedHeaders, carried in the request's
+    context (botocore would otherwise drop its blacklist and add ``host`` from the URL)."""
 
-    signed_names: tuple[str, ...] = ()
-
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        header_map = HTTPHeaders()
-        for name in self.signed_names:
-            header_map[name] = request.headers[name]
-        return header_map
+    def headers_to_sign(self, request: _Request) -> _SignedHeaders:
+        signed: _SignedHeaders = request.context["signed_headers"]
+        return signed
 
 
 class _SigV4(_SignedHeadersMixin, SigV4Auth):  # type: ignore[misc]
@@ -118,7 +123,36 @@ class _S3SigV4Query(_SignedHeadersMixin, S3SigV4QueryAuth):  # type: ignore[misc
     pass
 
 
-def _signature(signer: Any, request: AWSRequest, secret: str, scope: Scope) -> str:
+@functools.lru_cache(maxsize=1024)
+def _header_signer(service: str, access_key_id: str, secret: str, region: str) -> Any:
+    """Signers hold no state of a request (it is all in the request), so one serves a key's
+    every request in a region."""
+    kind = _S3SigV4 if service == "s3" else _SigV4
+    return kind(Credentials(access_key_id, secret), service, region)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What botocore's signers read of a request. AWSRequest would carry its headers in an
+    email.message, whose lookups cost more than the rest of the canonical request; the signers
+    read the signed headers from the context (headers_to_sign) and the payload line from
+    X-Amz-Content-SHA256, the only header they look up."""
+
+    method: str
+    url: str
+    params: list[tuple[str, str]]
+    headers: dict[str, str]
+    context: dict[str, Any]
+
+
+def _request(method: str, path: str, params: list[tuple[str, str]], amz_date: str,
+             signed: _SignedHeaders, payload_hash: str | None) -> _Request:
+    return _Request(method.upper(), "http://bifrost.invalid" + path, params,
+                    {} if payload_hash is None else {"X-Amz-Content-SHA256": payload_hash},
+                    {"timestamp": amz_date, "signed_headers": signed})
+
+
+def _signature(signer: Any, request: _Request, secret: str, scope: Scope) -> str:
     """botocore's canonical request and string to sign (``signer`` is untyped: Any), signed
     with the derived key; botocore would derive it again on every request."""
     canonical = signer.canonical_request(request)
@@ -275,6 +309,27 @@ def _skew_error(service: str, amz_date: str, now: float, max_skew: float) -> Aut
     return AuthError("RequestTimeTooSkewed", "InvalidSignatureException", message)
 
 
+@functools.lru_cache(maxsize=4096)
+def _signed_scope(service: str, credential: str, signed_list: str) -> tuple[Scope, tuple[str, ...]]:
+    """The Credential and SignedHeaders of an Authorization header, checked: a client sends the
+    same ones all day, so each pair is read once."""
+    scope = parse_credential(
+        credential,
+        malformed("The authorization header is malformed; the Credential is mal-formed."),
+    )
+    if scope.service != service:
+        raise malformed(
+            f"The authorization header is malformed; incorrect service '{scope.service}'. "
+            f"This endpoint belongs to '{service}'."
+        )
+    names = tuple(signed_list.split(";"))
+    if list(names) != sorted(set(names)) or any(n != n.strip().lower() or not n for n in names):
+        raise malformed("The authorization header is malformed; SignedHeaders is mal-formed.")
+    if "host" not in names:
+        raise malformed("The authorization header is malformed; 'Host' must be a signed header.")
+    return scope, names
+
+
 def _header_auth(
     service: str,
     method: str,
@@ -286,20 +341,8 @@ def _header_auth(
     now: float,
     max_skew: float,
 ) -> Caller:
-    credential, _, names, signature = parse_authorization(headers["authorization"])
-    scope = parse_credential(
-        credential,
-        malformed("The authorization header is malformed; the Credential is mal-formed."),
-    )
-    if scope.service != service:
-        raise malformed(
-            f"The authorization header is malformed; incorrect service '{scope.service}'. "
-            f"This endpoint belongs to '{service}'."
-        )
-    if list(names) != sorted(set(names)) or any(n != n.strip().lower() or not n for n in names):
-        raise malformed("The authorization header is malformed; SignedHeaders is mal-formed.")
-    if "host" not in names:
-        raise malformed("The authorization header is malformed; 'Host' must be a signed header.")
+    credential, signed_list, signature = parse_authorization(headers["authorization"])
+    scope, names = _signed_scope(service, credential, signed_list)
     missing = [n for n in names if n not in headers]
     if missing:
         raise signature_mismatch()
@@ -369,31 +412,14 @@ def _header_auth(
     else:
         payload_hash = declared
 
-    signer: Any
-    if service == "s3":
-        signer = _S3SigV4(Credentials(key.access_key_id, key.secret_access_key), "s3", scope.region)
-        path = canonical_path(raw_path)
-    else:
-        signer = _SigV4(
-            Credentials(key.access_key_id, key.secret_access_key), service, scope.region
-        )
-        path = canonical_path(raw_path)
-        # botocore removes dot segments and empty segments from what it signs; a path it would
-        # change is one whose signature would not bind what the router sees.
-        if normalize_url_path(path) != path:
-            raise signature_mismatch()
-    signer.signed_names = names
-    request_headers = {n: headers[n] for n in names}
-    # The payload line of the canonical request: botocore reads it from this header.
-    if "x-amz-content-sha256" not in request_headers:
-        request_headers["X-Amz-Content-SHA256"] = payload_hash
-    request = AWSRequest(
-        method=method.upper(),
-        url="http://bifrost.invalid" + path,
-        headers=request_headers,
-        params=query_pairs(raw_query),
-    )
-    request.context["timestamp"] = amz_date
+    path = canonical_path(raw_path)
+    # botocore removes dot segments and empty segments from what it signs for every service but
+    # S3; a path it would change is one whose signature would not bind what the router sees.
+    if service != "s3" and normalize_url_path(path) != path:
+        raise signature_mismatch()
+    signer = _header_signer(service, key.access_key_id, key.secret_access_key, scope.region)
+    signed = _SignedHeaders((n, headers[n]) for n in names)
+    request = _request(method, path, query_pairs(raw_query), amz_date, signed, payload_hash)
     expected = _signature(signer, request, key.secret_access_key, scope)
     if not hmac.compare_digest(expected, signature):
         raise signature_mismatch()
@@ -462,17 +488,14 @@ def _query_auth(
     if now > stamp + expires:
         raise access_denied("Request has expired")
 
-    signer: Any = _S3SigV4Query(
+    signer = _S3SigV4Query(
         Credentials(key.access_key_id, key.secret_access_key), "s3", scope.region, expires
     )
-    signer.signed_names = names
-    request = AWSRequest(
-        method=method.upper(),
-        url="http://bifrost.invalid" + canonical_path(raw_path),
-        headers={n: headers[n] for n in names},
-        params=[(n, v) for n, v in pairs if n != "X-Amz-Signature"],
-    )
-    request.context["timestamp"] = amz_date
+    request = _request(method, canonical_path(raw_path),
+                       [(n, v) for n, v in pairs if n != "X-Amz-Signature"], amz_date,
+                       _SignedHeaders((n, headers[n]) for n in names),
+                       headers.get("x-amz-content-sha256") if "x-amz-content-sha256" in names
+                       else None)
     expected = _signature(signer, request, key.secret_access_key, scope)
     if not hmac.compare_digest(expected, signature):
         raise signature_mismatch()

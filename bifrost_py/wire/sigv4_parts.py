@@ -3,6 +3,7 @@ credential scope, as the verifiers in auth.py need them."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,12 +52,19 @@ def parse_amz_date(value: str) -> float:
     """``20261122T071500Z`` → seconds since the epoch; ValueError if it is not a valid time."""
     if not _AMZ_DATE.fullmatch(value):
         raise ValueError(value)
-    # datetime validates every field as strptime does, at a tenth of its cost (once a request).
-    return datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]),
-                    int(value[11:13]), int(value[13:15]), tzinfo=UTC).timestamp()
+    hours, minutes, seconds = int(value[9:11]), int(value[11:13]), int(value[13:15])
+    if hours > 23 or minutes > 59 or seconds > 59:
+        raise ValueError(value)
+    return _day_start(value[:8]) + hours * 3600 + minutes * 60 + seconds
 
 
-def parse_authorization(value: str) -> tuple[str, str, tuple[str, ...], str]:
+@functools.lru_cache(maxsize=64)
+def _day_start(day: str) -> float:
+    """Midnight UTC of ``YYYYMMDD``, validated as a calendar date; every request of a day has it."""
+    return datetime(int(day[0:4]), int(day[4:6]), int(day[6:8]), tzinfo=UTC).timestamp()
+
+
+def parse_authorization(value: str) -> tuple[str, str, str]:
     """``AWS4-HMAC-SHA256 Credential=.., SignedHeaders=.., Signature=..`` → its three parts."""
     rest = value[len(ALGORITHM) :]
     if not rest[:1].isspace():
@@ -73,8 +81,7 @@ def parse_authorization(value: str) -> tuple[str, str, tuple[str, ...], str]:
         signature = fields["Signature"]
     except KeyError:
         raise malformed("The authorization header is malformed.") from None
-    names = tuple(signed.split(";"))
-    return credential, signed, names, signature
+    return credential, signed, signature
 
 
 @dataclass(frozen=True)
