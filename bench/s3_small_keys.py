@@ -58,6 +58,14 @@ def start_bifrost_with(name: str, work_dir: Path, config_text: str) -> Server:
     return _spawn(name, cmd, port, "/bedrock/files", "/health", work_dir)
 
 
+def start_both(directory: Path, servers: dict[str, Server]) -> None:
+    """Start `keys-off` and `keys-on` into `servers` (which the caller stops, even half-filled)."""
+    for name in TARGETS:
+        work = directory / name
+        work.mkdir()
+        servers[name] = start_bifrost_with(name, work, KEYS_CONFIG if name == "keys-on" else "")
+
+
 def fmt_ratio_table(results: dict[str, dict[str, list[float]]]) -> str:
     """ops/s (median) with keys off and on, and on/off per phase, against the target."""
     cols = [*PHASES, "all"]
@@ -72,13 +80,21 @@ def fmt_ratio_table(results: dict[str, dict[str, list[float]]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=1000, help="ops per phase (default 1000)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of both (default 3)")
-    parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
+def parse_args(argv: list[str] | None, doc: str | None, n: int, rounds: int,
+               threads: int) -> argparse.Namespace:
+    """The options both keys on/off benchmarks take, with their own defaults."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=n, help=f"ops per phase (default {n})")
+    parser.add_argument("--rounds", type=int, default=rounds,
+                        help=f"rounds of both (default {rounds})")
+    parser.add_argument("--threads", type=int, default=threads,
+                        help=f"client threads or connections (default {threads})")
     parser.add_argument("--size", type=int, default=1024, help="object size in bytes (1024)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv, __doc__, n=1000, rounds=3, threads=8)
 
     body = os.urandom(args.size)
     keys = [f"obj/{i:06d}" for i in range(args.n)]
@@ -87,12 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     m = Measurements.for_targets(list(TARGETS))
     with tempfile.TemporaryDirectory(prefix="bench-s3-small-keys-") as tmp:
         try:
-            for name in TARGETS:
-                work = Path(tmp) / name
-                work.mkdir()
-                servers[name] = start_bifrost_with(name, work,
-                                                   KEYS_CONFIG if name == "keys-on" else "")
-                samplers[name] = RssSampler(servers[name].pid).__enter__()
+            start_both(Path(tmp), servers)
+            for name, server in servers.items():
+                samplers[name] = RssSampler(server.pid).__enter__()
             clients: dict[str, list[Any]] = {}
             for name, server in servers.items():
                 clients[name] = [make_client(server.endpoint, max(8, args.threads))

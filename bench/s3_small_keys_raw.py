@@ -15,7 +15,6 @@ Run:  .venv/bin/python -m bench.s3_small_keys_raw [--n 2000] [--rounds 5] [--thr
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import os
 import statistics
@@ -31,7 +30,12 @@ from urllib.parse import urlsplit
 import psutil
 
 from bench.s3_small import BUCKET, PHASES, cpu_seconds, make_client
-from bench.s3_small_keys import KEYS_CONFIG, TARGET_RATIO, TARGETS, start_bifrost_with
+from bench.s3_small_keys import (
+    TARGET_RATIO,
+    TARGETS,
+    parse_args,
+    start_both,
+)
 from bench.servers import Server
 
 
@@ -112,12 +116,7 @@ def fmt_table(rates: dict[str, dict[str, list[float]]], cpu: dict[str, dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=2000, help="ops per phase (default 2000)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of both (default 5)")
-    parser.add_argument("--threads", type=int, default=4, help="connections (default 4)")
-    parser.add_argument("--size", type=int, default=1024, help="object size in bytes (1024)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__, n=2000, rounds=5, threads=4)
 
     body = os.urandom(args.size)
     keys = [f"obj/{i:06d}" for i in range(args.n)]
@@ -126,11 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     servers: dict[str, Server] = {}
     with tempfile.TemporaryDirectory(prefix="bench-s3-small-keys-raw-") as tmp:
         try:
-            for name in TARGETS:
-                work = Path(tmp) / name
-                work.mkdir()
-                servers[name] = start_bifrost_with(name, work,
-                                                   KEYS_CONFIG if name == "keys-on" else "")
+            start_both(Path(tmp), servers)
             recorded = {name: record(s.endpoint, keys, body) for name, s in servers.items()}
             print(f"n={args.n} per phase, {args.threads} connections, {args.size} B objects, "
                   f"{args.rounds} rounds", flush=True)
