@@ -28,13 +28,9 @@ import hmac
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_tz
 from fnmatch import fnmatchcase
-from typing import Any
 
-from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth  # type: ignore[import-untyped]
-from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.utils import normalize_url_path  # type: ignore[import-untyped]
 
 from bifrost_py.wire.credentials import (
@@ -57,6 +53,7 @@ from bifrost_py.wire.sigv4_parts import (
     parse_credential,
     query_pairs,
 )
+from bifrost_py.wire.sigv4_signers import SignedRequest, header_signer, query_signer
 
 __all__ = [
     "AuthError",
@@ -88,86 +85,6 @@ _PRESIGN_PARAMS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
 )
-
-
-# --- signers: botocore's, told exactly which headers were signed -------------------------------
-
-
-class _SignedHeaders(dict[str, str]):
-    """The headers the client listed in SignedHeaders, in the one method botocore's
-    canonical_headers reads besides iteration; botocore's own HTTPHeaders is an email.message,
-    whose lookups were most of the cost of verifying a request."""
-
-    def get_all(self, name: str) -> list[str]:
-        return [self[name]]
-
-
-class _SignedHeadersMixin:
-    """Sign exactly the headers the client listed in SignedHeaders, carried in the request's
-    context (botocore would otherwise drop its blacklist and add ``host`` from the URL)."""
-
-    def headers_to_sign(self, request: _Request) -> _SignedHeaders:
-        signed: _SignedHeaders = request.context["signed_headers"]
-        return signed
-
-
-class _SigV4(_SignedHeadersMixin, SigV4Auth):  # type: ignore[misc]
-    pass
-
-
-class _S3SigV4(_SignedHeadersMixin, S3SigV4Auth):  # type: ignore[misc]
-    pass
-
-
-class _S3SigV4Query(_SignedHeadersMixin, S3SigV4QueryAuth):  # type: ignore[misc]
-    pass
-
-
-@functools.lru_cache(maxsize=1024)
-def _header_signer(service: str, access_key_id: str, secret: str, region: str) -> Any:
-    """Signers hold no state of a request (it is all in the request), so one serves a key's
-    every request in a region."""
-    kind = _S3SigV4 if service == "s3" else _SigV4
-    return kind(Credentials(access_key_id, secret), service, region)
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What botocore's signers read of a request. AWSRequest would carry its headers in an
-    email.message, whose lookups cost more than the rest of the canonical request; the signers
-    read the signed headers from the context (headers_to_sign) and the payload line from
-    X-Amz-Content-SHA256, the only header they look up."""
-
-    method: str
-    url: str
-    params: list[tuple[str, str]]
-    headers: dict[str, str]
-    context: dict[str, Any]
-
-
-def _request(method: str, path: str, params: list[tuple[str, str]], amz_date: str,
-             signed: _SignedHeaders, payload_hash: str | None) -> _Request:
-    return _Request(method.upper(), "http://bifrost.invalid" + path, params,
-                    {} if payload_hash is None else {"X-Amz-Content-SHA256": payload_hash},
-                    {"timestamp": amz_date, "signed_headers": signed})
-
-
-def _signature(signer: Any, request: _Request, secret: str, scope: Scope) -> str:
-    """botocore's canonical request and string to sign (``signer`` is untyped: Any), signed
-    with the derived key; botocore would derive it again on every request."""
-    canonical = signer.canonical_request(request)
-    string_to_sign = signer.string_to_sign(request, canonical)
-    key = _signing_key(secret, scope.date, scope.region, scope.service)
-    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-@functools.lru_cache(maxsize=1024)
-def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """SigV4's key for one day, region and service: the same for every request in its scope."""
-    key = ("AWS4" + secret).encode("utf-8")
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
-    return key
 
 
 # --- public API --------------------------------------------------------------------------------
@@ -417,10 +334,9 @@ def _header_auth(
     # S3; a path it would change is one whose signature would not bind what the router sees.
     if service != "s3" and normalize_url_path(path) != path:
         raise signature_mismatch()
-    signer = _header_signer(service, key.access_key_id, key.secret_access_key, scope.region)
-    signed = _SignedHeaders((n, headers[n]) for n in names)
-    request = _request(method, path, query_pairs(raw_query), amz_date, signed, payload_hash)
-    expected = _signature(signer, request, key.secret_access_key, scope)
+    signed = SignedRequest(method, path, query_pairs(raw_query), amz_date,
+                           {n: headers[n] for n in names}, payload_hash)
+    expected = signed.signature(header_signer(service, key, scope.region), key, scope)
     if not hmac.compare_digest(expected, signature):
         raise signature_mismatch()
     if body_sha256 is not None:
@@ -488,15 +404,12 @@ def _query_auth(
     if now > stamp + expires:
         raise access_denied("Request has expired")
 
-    signer = _S3SigV4Query(
-        Credentials(key.access_key_id, key.secret_access_key), "s3", scope.region, expires
-    )
-    request = _request(method, canonical_path(raw_path),
-                       [(n, v) for n, v in pairs if n != "X-Amz-Signature"], amz_date,
-                       _SignedHeaders((n, headers[n]) for n in names),
-                       headers.get("x-amz-content-sha256") if "x-amz-content-sha256" in names
-                       else None)
-    expected = _signature(signer, request, key.secret_access_key, scope)
+    # A presigned URL's payload line is UNSIGNED-PAYLOAD unless the client signed a hash.
+    payload_hash = headers["x-amz-content-sha256"] if "x-amz-content-sha256" in names else None
+    signed = SignedRequest(method, canonical_path(raw_path),
+                           [(n, v) for n, v in pairs if n != "X-Amz-Signature"], amz_date,
+                           {n: headers[n] for n in names}, payload_hash)
+    expected = signed.signature(query_signer(key, scope.region, expires), key, scope)
     if not hmac.compare_digest(expected, signature):
         raise signature_mismatch()
     return Caller(key)
