@@ -28,6 +28,7 @@ import boto3
 import botocore.auth
 import httpx
 import pytest
+from bedrock_helpers import with_provider
 from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.auth import S3SigV4Auth, SigV4Auth
@@ -99,14 +100,6 @@ def bedrock_client(server: RunningServer, key_id: str = FULL_ID, secret: str = F
     return boto3.client("bedrock", endpoint_url=server.bedrock_url, region_name=REGION,
                         aws_access_key_id=key_id, aws_secret_access_key=secret,
                         config=Config(retries={"total_max_attempts": 1}, **config))
-
-
-def with_provider(client: Any, provider: str) -> Any:
-    def add_header(request: Any, **_: Any) -> None:
-        request.headers["x-model-provider"] = provider
-
-    client.meta.events.register("before-send", add_header)
-    return client
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from bedrock_helpers import (
     ROLE_ARN,
@@ -25,8 +24,8 @@ from bedrock_helpers import (
     with_provider,
 )
 from botocore import UNSIGNED
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from test_keys import bedrock_client, s3_client
 
 from bifrost_py.testing import RunningServer
 from tests.fakes.anthropic_fake import FakeAnthropic
@@ -73,14 +72,10 @@ poll_interval = 0.2
         yield running
 
 
-def client(server: RunningServer, service: str, provider: str, **signing: Any) -> Any:
-    url = server.s3_url if service == "s3" else server.bedrock_url
-    options = {"aws_access_key_id": KEY_ID, "aws_secret_access_key": SECRET, **signing}
-    unsigned = options.pop("unsigned", False)
-    made = boto3.client(service, endpoint_url=url, region_name=REGION, config=Config(
-        retries={"total_max_attempts": 1}, signature_version=UNSIGNED if unsigned else None),
-        **options)
-    return with_provider(made, provider)
+def client(server: RunningServer, service: str, provider: str, key_id: str = KEY_ID,
+           secret: str = SECRET, **config: Any) -> Any:
+    make = s3_client if service == "s3" else bedrock_client
+    return with_provider(make(server, key_id, secret, **config), provider)
 
 
 def tampered(made: Any) -> Any:
@@ -94,10 +89,9 @@ def tampered(made: Any) -> Any:
 
 
 WRONG_SIGNING: dict[str, Callable[[RunningServer, str, str], Any]] = {
-    "unsigned": lambda s, service, p: client(s, service, p, unsigned=True),
-    "unknown key": lambda s, service, p: client(s, service, p,
-                                                aws_access_key_id="AKIAUPSTREAMNOBODY01"),
-    "wrong secret": lambda s, service, p: client(s, service, p, aws_secret_access_key="wrong"),
+    "unsigned": lambda s, service, p: client(s, service, p, signature_version=UNSIGNED),
+    "unknown key": lambda s, service, p: client(s, service, p, key_id="AKIAUPSTREAMNOBODY01"),
+    "wrong secret": lambda s, service, p: client(s, service, p, secret="wrong"),
     "tampered body": lambda s, service, p: tampered(client(s, service, p)),
 }
 

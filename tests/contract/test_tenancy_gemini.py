@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from bedrock_helpers import (
     ROLE_ARN,
@@ -21,14 +20,13 @@ from bedrock_helpers import (
     wait_for_status,
     with_provider,
 )
-from botocore.config import Config
+from test_keys import bedrock_client, s3_client
 from test_provider_gemini import API_KEY, gemini_config
 from test_tenancy import refusal
 
 from bifrost_py.testing import RunningServer
 from tests.fakes.gemini_fake import FakeGemini
 
-REGION = "us-west-2"
 A_ID, A_SECRET = "AKIAGEMINITEAMA00001", "gemini-team-a-secret-01"
 B_ID, B_SECRET = "AKIAGEMINITEAMB00001", "gemini-team-b-secret-01"
 CONTENT = jsonl([converse_record(i) for i in range(3)])
@@ -57,13 +55,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 def tenant(server: RunningServer, key_id: str, secret: str) -> Tenant:
-    def make(service: str, url: str) -> Any:
-        client = boto3.client(service, endpoint_url=url, region_name=REGION,
-                              aws_access_key_id=key_id, aws_secret_access_key=secret,
-                              config=Config(retries={"total_max_attempts": 1}))
-        return with_provider(client, "gemini")
-
-    return Tenant(make("s3", server.s3_url), make("bedrock", server.bedrock_url))
+    return Tenant(with_provider(s3_client(server, key_id, secret), "gemini"),
+                  with_provider(bedrock_client(server, key_id, secret), "gemini"))
 
 
 @pytest.fixture(scope="module")
