@@ -19,8 +19,8 @@ from bifrost_py.runner import Runner
 from bifrost_py.store.blobs import BlobStore
 from bifrost_py.store.db import Database
 from bifrost_py.store.jobs import JobStore
+from bifrost_py.wire.auth.guard import Guard
 from bifrost_py.wire.bedrock.app import BedrockApp
-from bifrost_py.wire.guard import Guard
 from bifrost_py.wire.s3.app import S3App
 
 log = logging.getLogger("bifrost_py")
@@ -68,7 +68,8 @@ class Mounts:
     """Sends each request to the protocol mounted on its path prefix.
 
     Starlette's Mount would redirect `/bedrock/files` to `/bedrock/files/`, which SDKs take for
-    an error, and costs a regex per request; a prefix test does neither.
+    an error, and costs a regex per request; a prefix test does neither. The prefix becomes the
+    scope's `root_path`, ASGI's mount point, so no mount needs to know where it is mounted.
     """
 
     def __init__(self, fallback: ASGIApp, mounts: dict[str, ASGIApp]) -> None:
@@ -80,7 +81,8 @@ class Mounts:
             path: str = scope["path"]
             for prefix, app in self.mounts:
                 if path == prefix or path.startswith(prefix + "/"):
-                    return await app(scope, receive, send)
+                    mounted = {**scope, "root_path": scope.get("root_path", "") + prefix}
+                    return await app(mounted, receive, send)
         await self.fallback(scope, receive, send)
 
 

@@ -30,16 +30,15 @@ from bifrost_py.errors import AwsError, InvalidRequest, NoSuchBucket, ServiceUna
 from bifrost_py.providers.base import UpstreamError, upstream_error
 from bifrost_py.providers.proxy_tenancy import ProxyTenancy
 from bifrost_py.providers.sigv4 import UNSIGNED_PAYLOAD, ServerCredentials, sign_s3
-from bifrost_py.wire.chunk_signatures import ChunkSignatures
-from bifrost_py.wire.credentials import AuthError, Caller, tenant_of
-from bifrost_py.wire.guard import dialect_error
+from bifrost_py.wire.asgi import header, mount_path, new_request_id
+from bifrost_py.wire.auth.chunk_signatures import ChunkSignatures
+from bifrost_py.wire.auth.credentials import AuthError, Caller, tenant_of
+from bifrost_py.wire.auth.guard import dialect_error
 from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
 from bifrost_py.wire.s3.errors import error_response
-from bifrost_py.wire.s3.request import new_request_id
 
 log = logging.getLogger("bifrost_py.bedrock.s3")
 
-MOUNT = b"/bedrock/files"
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
 # The client's signature for this server, and what only concerns the hop to this server.
@@ -111,10 +110,10 @@ class S3Proxy:
         raw_path = _upstream_path(scope)
         raw_query = _forwarded_query(scope.get("query_string", b"").decode("latin-1"))
         raw_headers = scope["headers"]
-        has_body = bool(_header(raw_headers, "content-length")
-                        or _header(raw_headers, "transfer-encoding"))
+        has_body = bool(header(raw_headers, "content-length")
+                        or header(raw_headers, "transfer-encoding"))
         headers = _forwarded(raw_headers)
-        content_sha256 = _header(raw_headers, "x-amz-content-sha256")
+        content_sha256 = header(raw_headers, "x-amz-content-sha256")
         body, payload_hash = await _body(content_sha256, headers, _received(receive), caller)
         method = scope["method"]
         signing = sign_s3(method, self.endpoint, raw_path, raw_query, list(headers.items()),
@@ -249,8 +248,7 @@ async def _error(error: AwsError, scope: Scope, receive: Receive, send: Send) ->
 
 def _upstream_path(scope: Scope) -> str:
     """The raw path after the mount, still percent-encoded as the client sent it."""
-    raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    return raw.removeprefix(MOUNT).decode("latin-1") or "/"
+    return mount_path(scope).decode("latin-1") or "/"
 
 
 def _forwarded_query(raw_query: str) -> str:
@@ -262,7 +260,7 @@ def _forwarded_query(raw_query: str) -> str:
 def _forwarded(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """The client's headers S3 should see, by lower-case name (repeats joined with commas)."""
     connection = {token.strip().lower()
-                  for token in _header(raw_headers, "connection").split(",")}
+                  for token in header(raw_headers, "connection").split(",")}
     headers: dict[str, str] = {}
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
@@ -271,9 +269,3 @@ def _forwarded(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
         value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
-
-
-def _header(raw_headers: list[tuple[bytes, bytes]], name: str) -> str:
-    wanted = name.encode("latin-1")
-    return next((value.decode("latin-1") for key, value in raw_headers
-                 if key.lower() == wanted), "")

@@ -10,7 +10,7 @@ import time
 
 import orjson
 
-from bifrost_py.wire.credentials import Caller
+from bifrost_py.wire.auth.credentials import Caller
 
 log = logging.getLogger("bifrost_py.access")
 

@@ -40,7 +40,7 @@ from test_signed_chunks import Chain, Framing, frame
 
 from bifrost_py.providers import bedrock_s3
 from bifrost_py.testing import RunningServer
-from bifrost_py.wire.credentials import AuthError, Caller, Key
+from bifrost_py.wire.auth.credentials import AuthError, Caller, Key
 from tests.fakes.bedrock_fake import FakeBedrock
 
 MIB = 2**20

@@ -19,7 +19,8 @@ from botocore.awsrequest import AWSRequest, AWSResponse  # type: ignore[import-u
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
-from bifrost_py.wire.auth import (
+from bifrost_py.wire.auth.chunk_signatures import ChunkSignatures
+from bifrost_py.wire.auth.verify import (
     AuthError,
     Caller,
     Key,
@@ -27,7 +28,6 @@ from bifrost_py.wire.auth import (
     authenticate,
     check_body_sha256,
 )
-from bifrost_py.wire.chunk_signatures import ChunkSignatures
 
 ENDPOINT = "http://localhost:8000"
 KEY_A = Key("AKIAEXAMPLETEAMA0001", "secret/A+key", "team-a", bearer_token="bedrock-api-key-a")

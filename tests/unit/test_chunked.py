@@ -12,8 +12,8 @@ from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bifrost_py.wire.chunk_signatures import ChunkSignatures
-from bifrost_py.wire.credentials import AuthError, Key
+from bifrost_py.wire.auth.chunk_signatures import ChunkSignatures
+from bifrost_py.wire.auth.credentials import AuthError, Key
 from bifrost_py.wire.s3.chunked import MAX_LINE, MAX_TRAILERS, AwsChunkedDecoder, ChunkedError
 
 SIG = [f"{i:x}" * 64 for i in range(16)]  # stand-in signatures: 64 hex characters each

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from bifrost_py.wire.credentials import AuthError
-from bifrost_py.wire.sigv4_parts import parse_amz_date, parse_authorization
+from bifrost_py.wire.auth.credentials import AuthError
+from bifrost_py.wire.auth.sigv4_parts import parse_amz_date, parse_authorization
 
 
 @pytest.mark.parametrize("value", ["20260102T030405Z", "20240229T235959Z", "19700101T000000Z",

@@ -18,15 +18,14 @@ from bifrost_py.errors import (
     ValidationException,
 )
 from bifrost_py.wire import access_log
+from bifrost_py.wire.asgi import header_dict, mount_path, new_request_id
+from bifrost_py.wire.auth.credentials import Caller
+from bifrost_py.wire.auth.guard import Guard, permit
 from bifrost_py.wire.bedrock.errors import error_response
 from bifrost_py.wire.bedrock.request import BedrockRequest
 from bifrost_py.wire.bedrock.routes import ROUTES, Handler
-from bifrost_py.wire.credentials import Caller
-from bifrost_py.wire.guard import Guard, permit
-from bifrost_py.wire.s3.request import header_dict, new_request_id
 
 log = logging.getLogger("bifrost_py.bedrock")
-MOUNT = b"/bedrock"
 MAX_BODY = 2**20
 
 
@@ -66,9 +65,7 @@ class BedrockApp:
 
 
 def _match(scope: Scope) -> tuple[Handler, dict[str, str]]:
-    raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    raw = raw.split(b"?", 1)[0]
-    path = raw[len(MOUNT):].decode("latin-1") if raw.startswith(MOUNT) else ""
+    path = mount_path(scope).decode("latin-1")
     for method, pattern, handler in ROUTES:
         match = pattern.match(path)
         if match and method == scope["method"]:

@@ -9,9 +9,9 @@ from starlette.responses import Response
 from bifrost_py.control import ControlPlane
 from bifrost_py.domain.jobs import describe
 from bifrost_py.store.jobs import JobFilter
+from bifrost_py.wire.auth.guard import permit
 from bifrost_py.wire.bedrock.request import BedrockRequest, json_response
 from bifrost_py.wire.bedrock.shapes import decode, operation
-from bifrost_py.wire.guard import permit
 
 # Only real AWS needs a real IAM role and a Bedrock model id; the other providers take any string,
 # as the user's reference examples do ("not-required-for-openai", "gpt-4.1").

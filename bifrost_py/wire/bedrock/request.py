@@ -9,7 +9,7 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from bifrost_py.wire.credentials import Caller, tenant_of
+from bifrost_py.wire.auth.credentials import Caller, tenant_of
 
 
 @dataclass

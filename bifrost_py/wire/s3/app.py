@@ -15,10 +15,11 @@ from bifrost_py.providers.base import UpstreamError, upstream_error
 from bifrost_py.providers.local import LocalFiles
 from bifrost_py.routing import provider_of
 from bifrost_py.wire import access_log
-from bifrost_py.wire.credentials import Caller
-from bifrost_py.wire.guard import Guard, permit
+from bifrost_py.wire.asgi import header_dict, new_request_id
+from bifrost_py.wire.auth.credentials import Caller
+from bifrost_py.wire.auth.guard import Guard, permit
 from bifrost_py.wire.s3.errors import error_response
-from bifrost_py.wire.s3.request import S3Request, header_dict, new_request_id, parse_request
+from bifrost_py.wire.s3.request import S3Request, parse_request
 from bifrost_py.wire.s3.routes import route
 
 if TYPE_CHECKING:

@@ -28,14 +28,14 @@ from bifrost_py.errors import (
     MissingContentLength,
 )
 from bifrost_py.store.blobs import Blob, BlobStore
-from bifrost_py.wire.auth import PAYLOAD_PLACEHOLDERS
-from bifrost_py.wire.chunk_signatures import (
+from bifrost_py.wire.auth.chunk_signatures import (
     SIGNED_STREAMING,
     SIGNED_STREAMING_TRAILER,
     ChunkSignatures,
 )
-from bifrost_py.wire.credentials import AuthError
-from bifrost_py.wire.guard import dialect_error, verify_body
+from bifrost_py.wire.auth.credentials import AuthError
+from bifrost_py.wire.auth.guard import dialect_error, verify_body
+from bifrost_py.wire.auth.verify import PAYLOAD_PLACEHOLDERS
 from bifrost_py.wire.s3.checksums import Checksum, header_name, requested_algorithm
 from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
 from bifrost_py.wire.s3.request import S3Request

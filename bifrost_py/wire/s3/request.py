@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
-from starlette.types import Scope
 
 from bifrost_py.domain.objects import Conditions
 from bifrost_py.domain.tenancy import stored_bucket
 from bifrost_py.errors import InvalidURI
-from bifrost_py.wire.credentials import Caller, tenant_of
-
-MOUNT = b"/bedrock/files"
+from bifrost_py.wire.asgi import mount_path
+from bifrost_py.wire.auth.credentials import Caller, tenant_of
 
 
 @dataclass
@@ -49,24 +46,12 @@ class S3Request:
                           h.get("if-modified-since", ""), h.get("if-unmodified-since", ""))
 
 
-def header_dict(scope: Scope) -> dict[str, str]:
-    """Lower-case names to values, read once: Starlette's Headers scans its list per lookup."""
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-
-
-def new_request_id() -> str:
-    return secrets.token_hex(8).upper()
-
-
 def parse_request(request: Request, headers: dict[str, str], region: str, account_id: str,
                   request_id: str) -> S3Request:
     """Split the raw path: keys are single percent-encoded with `/` kept, so decode with
     `unquote` (never `unquote_plus`) and never normalise `//`, `.` or `..`."""
     scope = request.scope
-    raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    raw = raw.split(b"?", 1)[0]
-    if raw.startswith(MOUNT):
-        raw = raw[len(MOUNT):]
+    raw = mount_path(scope)
     try:
         path = unquote(raw.decode("ascii"), errors="strict")
         query = dict(parse_qsl(scope["query_string"].decode("ascii"), keep_blank_values=True,

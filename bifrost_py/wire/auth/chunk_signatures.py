@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from bifrost_py.wire.credentials import AuthError, Caller, Key, signature_mismatch
+from bifrost_py.wire.auth.credentials import AuthError, Caller, Key, signature_mismatch
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 SIGNED_STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"

@@ -20,8 +20,8 @@ from typing import Any
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
-from bifrost_py.wire.credentials import Key
-from bifrost_py.wire.sigv4_parts import Scope
+from bifrost_py.wire.auth.credentials import Key
+from bifrost_py.wire.auth.sigv4_parts import Scope
 
 
 class _SignedHeaders(dict[str, str]):

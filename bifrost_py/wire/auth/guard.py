@@ -12,9 +12,10 @@ from starlette.types import Scope
 
 from bifrost_py.config import Config
 from bifrost_py.errors import AwsError, SlowDown, ThrottlingException, error_class
-from bifrost_py.wire.auth import allowed, authenticate, check_body_sha256
-from bifrost_py.wire.credentials import AuthError, Caller, Key
-from bifrost_py.wire.presign_v2 import is_presigned_v2, verify_presigned_v2
+from bifrost_py.wire.asgi import mount_path, raw_path
+from bifrost_py.wire.auth.credentials import AuthError, Caller, Key
+from bifrost_py.wire.auth.presign_v2 import is_presigned_v2, verify_presigned_v2
+from bifrost_py.wire.auth.verify import allowed, authenticate, check_body_sha256
 
 
 class Guard:
@@ -35,13 +36,13 @@ class Guard:
         """The verified caller; None when the server runs open. Raises the dialect's error."""
         if not self.enabled:
             return None
-        raw_path: bytes = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
+        path = raw_path(scope)
         raw_query: bytes = scope["query_string"]
         try:
             if service == "s3" and is_presigned_v2(raw_query):
-                return verify_presigned_v2(scope["method"], raw_path, raw_query, headers,
-                                           self.keys, time.time())
-            return authenticate(service, scope["method"], raw_path, raw_query, headers,
+                return verify_presigned_v2(scope["method"], mount_path(scope), raw_query,
+                                           headers, self.keys, time.time())
+            return authenticate(service, scope["method"], path, raw_query, headers,
                                 body_sha256, self.keys, self.bearer, time.time())
         except AuthError as failure:
             raise dialect_error(failure, service) from None

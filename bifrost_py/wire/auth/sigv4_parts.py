@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_to_bytes
 
-from bifrost_py.wire.credentials import AuthError, malformed, signature_mismatch
+from bifrost_py.wire.auth.credentials import AuthError, malformed, signature_mismatch
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 # Bytes a path may carry unencoded without changing how urlsplit or the server reads it.

@@ -16,10 +16,9 @@ from botocore.awsrequest import HTTPHeaders  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
 from bifrost_py.domain.digits import decimal
-from bifrost_py.wire.credentials import AuthError, Caller, Key
+from bifrost_py.wire.auth.credentials import AuthError, Caller, Key
 
 _AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
-MOUNT = b"/bedrock/files"
 
 
 def is_presigned_v2(raw_query: bytes) -> bool:
@@ -27,7 +26,7 @@ def is_presigned_v2(raw_query: bytes) -> bool:
     return b"AWSAccessKeyId" in names and b"Signature" in names
 
 
-def verify_presigned_v2(method: str, raw_path: bytes, raw_query: bytes,
+def verify_presigned_v2(method: str, path_in_mount: bytes, raw_query: bytes,
                         headers: Mapping[str, str], keys: Mapping[str, Key],
                         now: float) -> Caller:
     parts = [part.split("=", 1) for part in raw_query.decode("latin-1").split("&") if part]
@@ -47,7 +46,7 @@ def verify_presigned_v2(method: str, raw_path: bytes, raw_query: bytes,
     rest = "&".join("=".join(part) for part in parts if part[0] not in _AUTH_PARAMS)
     # Unlike SigV4, this form signs the path from the bucket on, without the endpoint's own
     # path (the /bedrock/files mount).
-    path = raw_path.removeprefix(MOUNT).decode("latin-1")
+    path = path_in_mount.decode("latin-1")
     split = urlsplit("http://bifrost.invalid" + path + (f"?{rest}" if rest else ""))
     signed = HTTPHeaders()
     for name, value in headers.items():

@@ -33,7 +33,7 @@ from fnmatch import fnmatchcase
 
 from botocore.utils import normalize_url_path  # type: ignore[import-untyped]
 
-from bifrost_py.wire.credentials import (
+from bifrost_py.wire.auth.credentials import (
     AuthError,
     Caller,
     Key,
@@ -43,7 +43,8 @@ from bifrost_py.wire.credentials import (
     signature_mismatch,
     unknown_key,
 )
-from bifrost_py.wire.sigv4_parts import (
+from bifrost_py.wire.auth.signers import SignedRequest, header_signer, query_signer
+from bifrost_py.wire.auth.sigv4_parts import (
     ALGORITHM,
     SIGV4_TIMESTAMP,
     Scope,
@@ -53,7 +54,6 @@ from bifrost_py.wire.sigv4_parts import (
     parse_credential,
     query_pairs,
 )
-from bifrost_py.wire.sigv4_signers import SignedRequest, header_signer, query_signer
 
 __all__ = [
     "AuthError",
