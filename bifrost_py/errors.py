@@ -95,6 +95,15 @@ ServiceUnavailable = _error("ServiceUnavailable", 503,
                             "The service is unavailable. Please retry.")
 
 
+class UnknownProvider(AwsError):
+    """A request names a provider this server has not configured: each mount answers it with
+    its own dialect's code for a bad argument."""
+
+    code = "UnknownProvider"
+    status = 400
+    default_message = "The provider is not configured on this server."
+
+
 class NotModified(AwsError):
     """304: not an error to the client, but it ends the request the same way."""
 

@@ -91,6 +91,18 @@ class Job:
         return self.submit_time + self.timeout_hours * 3600
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """What ListModelInvocationJobs asks for: a tenant's jobs, narrowed."""
+
+    tenant: str
+    status: str | None = None
+    name_contains: str | None = None
+    submitted_after: float | None = None
+    submitted_before: float | None = None
+    ascending: bool = False
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """(bucket, key or prefix) of an s3:// URI."""
     if not uri.startswith("s3://"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -69,6 +68,18 @@ class Part:
 
 
 @dataclass(frozen=True)
+class NewObject:
+    """What a write stores besides the bytes."""
+
+    content_type: str = "binary/octet-stream"
+    headers: dict[str, str] | None = None
+    metadata: dict[str, str] | None = None
+    checksum_algorithm: str | None = None
+    checksum: str | None = None
+    checksum_type: str | None = None
+
+
+@dataclass(frozen=True)
 class Listing:
     """One page of a key listing."""
 
@@ -101,11 +112,6 @@ def validate_key(key: str) -> None:
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise KeyTooLongError(Size=str(len(key.encode("utf-8", "surrogatepass"))),
                               MaxSizeAllowed=str(MAX_KEY_BYTES))
-
-
-def multipart_etag(part_md5s: list[str]) -> str:
-    digest = hashlib.md5(b"".join(bytes.fromhex(m) for m in part_md5s), usedforsecurity=False)
-    return f'"{digest.hexdigest()}-{len(part_md5s)}"'
 
 
 def etag_matches(header: str, etag: str) -> bool:

@@ -42,8 +42,8 @@ from bedrock_helpers import (
 
 from bifrost_py.config import AnthropicConfig
 from bifrost_py.domain.jobs import Job
-from bifrost_py.providers import anthropic as adapter
-from bifrost_py.providers.base import Poll, UpstreamRefused
+from bifrost_py.ports.upstream import Poll, UpstreamRefused
+from bifrost_py.providers.anthropic import batch as adapter
 from bifrost_py.testing import RunningServer
 from tests.fakes.anthropic_fake import FakeAnthropic
 

@@ -56,9 +56,9 @@ from bedrock_upstream import (  # noqa: F401 - fixtures
 
 from bifrost_py.config import BedrockConfig
 from bifrost_py.domain.jobs import new_job
-from bifrost_py.providers.bedrock import BedrockBatch
-from bifrost_py.store.bucket_owners import BucketOwners
-from bifrost_py.store.db import Database
+from bifrost_py.providers.bedrock.batch import BedrockBatch
+from bifrost_py.store.sqlite.bucket_owners import BucketOwners
+from bifrost_py.store.sqlite.db import Database
 from bifrost_py.testing import RunningServer
 from tests.fakes.bedrock_fake import FakeBedrock
 
@@ -278,9 +278,7 @@ def test_a_repeated_submit_creates_one_upstream_job(
         owners = BucketOwners(Database(tmp_path / "owners.sqlite3"))  # none: all visible
         api = BedrockBatch(settings, lambda model_id: model_id, owners)
         try:
-            with pytest.raises(NotImplementedError, match="native_io"):
-                api.results(job, {})
-            return await api.submit(job, None, 0), await api.submit(job, None, 0)
+            return await api.submit(job), await api.submit(job)
         finally:
             await api.aclose()
 

@@ -38,9 +38,9 @@ from botocore.exceptions import ClientError
 from test_keys import FULL_ID, FULL_SECRET
 from test_signed_chunks import Chain, Framing, frame
 
-from bifrost_py.providers import bedrock_s3
 from bifrost_py.testing import RunningServer
 from bifrost_py.wire.auth.credentials import AuthError, Caller, Key
+from bifrost_py.wire.s3 import proxy as bedrock_s3
 from tests.fakes.bedrock_fake import FakeBedrock
 
 MIB = 2**20

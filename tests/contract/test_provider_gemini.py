@@ -49,19 +49,15 @@ from bifrost_py.domain.jobs import (
     STOPPED,
     Counts,
 )
-from bifrost_py.providers.base import (
+from bifrost_py.ports.upstream import (
     UpstreamAuth,
     UpstreamError,
     UpstreamRefused,
     UpstreamUnavailable,
 )
-from bifrost_py.providers.gemini import (
-    Connection,
-    GeminiFiles,
-    batch_counts,
-    batch_poll,
-    responses_file,
-)
+from bifrost_py.providers.gemini.batch import batch_counts, batch_poll, responses_file
+from bifrost_py.providers.gemini.connection import Connection
+from bifrost_py.providers.gemini.files import GeminiFiles
 from bifrost_py.testing import RunningServer
 from tests.fakes.gemini_fake import CANCELLED, FakeBatch, FakeGemini
 

@@ -17,14 +17,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bifrost_py.backends import openai_compatible
-from bifrost_py.backends.base import Backend, BackendError
-from bifrost_py.backends.echo import EchoBackend
-from bifrost_py.backends.openai_compatible import (
-    OpenAICompatibleBackend,
-    retry_after,
-    retry_delay,
-)
 from bifrost_py.domain.records.neutral import (
     Completion,
     Message,
@@ -32,6 +24,14 @@ from bifrost_py.domain.records.neutral import (
     image_block,
     text_block,
     tool_result_block,
+)
+from bifrost_py.ports.backends import Backend, BackendError
+from bifrost_py.providers.local import openai_compatible
+from bifrost_py.providers.local.echo import EchoBackend
+from bifrost_py.providers.local.openai_compatible import (
+    OpenAICompatibleBackend,
+    retry_after,
+    retry_delay,
 )
 from bifrost_py.testing import ServerThread
 from tests.fakes.chat import FakeChat

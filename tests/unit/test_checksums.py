@@ -10,7 +10,7 @@ from botocore.httpchecksum import BaseChecksum, Crc32Checksum, Sha1Checksum, Sha
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bifrost_py.wire.s3.checksums import (
+from bifrost_py.domain.checksums import (
     ALGORITHMS,
     Checksum,
     composite,

@@ -9,7 +9,6 @@ import pytest
 from openai.types import Batch
 
 from bifrost_py.domain.records.fields import RecordError
-from bifrost_py.domain.records.lines import Record
 from bifrost_py.domain.records.neutral import JsonObject
 from bifrost_py.domain.records.openai_batch import (
     AZURE_CHAT_URL,
@@ -18,14 +17,11 @@ from bifrost_py.domain.records.openai_batch import (
     native_custom_id,
     read_output_line,
 )
-from bifrost_py.providers.base import UpstreamAuth, UpstreamRefused, UpstreamUnavailable
-from bifrost_py.providers.openai import (
-    _clean,
-    batch_filename,
-    batch_poll,
-    failure_message,
-    status_error,
-)
+from bifrost_py.domain.records.prompt import to_prompt
+from bifrost_py.ports.upstream import UpstreamAuth, UpstreamRefused, UpstreamUnavailable
+from bifrost_py.providers.openai.batch import batch_poll, failure_message
+from bifrost_py.providers.openai.client import _clean, status_error
+from bifrost_py.providers.openai.files import batch_filename
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
@@ -36,8 +32,8 @@ WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
 
 def line(model_input: JsonObject, model_id: str = CLAUDE, url: str = CHAT_URL,
          invocation: str = "InvokeModel") -> JsonObject:
-    return batch_request(Record("rec-1", model_input, 1), "rec-1", model_id=model_id,
-                         invocation_type=invocation, model=GPT, url=url)
+    return batch_request("rec-1", to_prompt(model_id, model_input, invocation), model=GPT,
+                         url=url)
 
 
 def claude(messages: list[JsonObject], **extra: Any) -> JsonObject:

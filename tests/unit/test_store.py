@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bifrost_py.domain.objects import Conditions
+from bifrost_py.domain.multipart import CompletedPart
+from bifrost_py.domain.objects import Conditions, NewObject
 from bifrost_py.errors import (
     EntityTooLarge,
     EntityTooSmall,
@@ -18,10 +19,11 @@ from bifrost_py.errors import (
     NoSuchKey,
     PreconditionFailed,
 )
-from bifrost_py.store.blobs import INLINE_MAX, BlobStore
-from bifrost_py.store.db import Database
-from bifrost_py.store.multipart import CompletedPart, Uploads
-from bifrost_py.store.objects import NO_CONDITIONS, NewObject, ObjectStore
+from bifrost_py.ports.files import NO_CONDITIONS
+from bifrost_py.store.blobs.disk import INLINE_MAX, BlobStore
+from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sqlite.multipart import Uploads
+from bifrost_py.store.sqlite.objects import ObjectStore
 
 Test = Callable[[ObjectStore], Awaitable[None]]
 

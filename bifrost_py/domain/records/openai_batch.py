@@ -1,4 +1,4 @@
-"""Bedrock records as OpenAI Batch API lines, and the Batch API's output lines back as outcomes.
+"""Prompts as OpenAI Batch API lines, and the Batch API's output lines back as outcomes.
 
 A request line is `{"custom_id", "method": "POST", "url", "body"}` with `body` a chat completions
 request; the url is `/v1/chat/completions` on OpenAI and `/chat/completions` on Azure OpenAI. An
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bifrost_py.domain.records.lines import Record
-from bifrost_py.domain.records.neutral import Completion, JsonObject
+from bifrost_py.domain.records.neutral import Completion, JsonObject, Prompt
 from bifrost_py.domain.records.openai_chat import from_openai_chat, to_openai_chat
-from bifrost_py.domain.records.prompt import to_prompt
 
 CHAT_URL = "/v1/chat/completions"
 AZURE_CHAT_URL = "/chat/completions"
@@ -24,11 +22,10 @@ NEVER_RAN = frozenset({"batch_expired", "batch_cancelled"})
 Outcome = tuple[str, Completion | None, tuple[int, str] | None]
 
 
-def batch_request(record: Record, custom_id: str, *, model_id: str, invocation_type: str,
-                  model: str, url: str = CHAT_URL) -> JsonObject:
-    """The request line for a Bedrock record (RecordError when it cannot be read); `model` is
-    the name OpenAI knows the job's model by, or the Azure deployment."""
-    prompt = to_prompt(model_id, record.model_input, invocation_type)
+def batch_request(custom_id: str, prompt: Prompt, *, model: str,
+                  url: str = CHAT_URL) -> JsonObject:
+    """The request line for a prompt; `model` is the name OpenAI knows the job's model by, or
+    the Azure deployment."""
     return {"custom_id": custom_id, "method": "POST", "url": url,
             "body": to_openai_chat(prompt, model)}
 

@@ -10,13 +10,14 @@ from urllib.parse import parse_qsl, unquote
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from bifrost_py.control import ControlPlane
 from bifrost_py.errors import (
     AwsError,
     InternalServerException,
     UnknownOperationException,
     ValidationException,
 )
+from bifrost_py.jobs.control import ControlPlane
+from bifrost_py.jobs.routing import Routing
 from bifrost_py.wire import access_log
 from bifrost_py.wire.asgi import header_dict, mount_path, new_request_id
 from bifrost_py.wire.auth.credentials import Caller
@@ -30,8 +31,9 @@ MAX_BODY = 2**20
 
 
 class BedrockApp:
-    def __init__(self, plane: ControlPlane, guard: Guard) -> None:
+    def __init__(self, plane: ControlPlane, routing: Routing, guard: Guard) -> None:
         self.plane = plane
+        self.routing = routing
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,10 +48,11 @@ class BedrockApp:
             query = dict(parse_qsl(scope["query_string"].decode("latin-1"),
                                    keep_blank_values=True))
             body = await _body(request)
-            caller = self.guard.caller("bedrock", scope, header_dict(scope),
+            headers = header_dict(scope)
+            caller = self.guard.caller("bedrock", scope, headers,
                                        hashlib.sha256(body).hexdigest())
             self.guard.throttle(caller, "bedrock")
-            provider = self.plane.provider(request.headers)
+            provider = self.routing.provider(headers)
             permit(caller, "bedrock", provider)
             req = BedrockRequest(scope["method"], labels, query, request.headers, body,
                                  request_id, provider, caller)

@@ -6,33 +6,20 @@ from typing import Any
 
 from starlette.responses import Response
 
-from bifrost_py.control import ControlPlane
-from bifrost_py.domain.jobs import describe
-from bifrost_py.store.jobs import JobFilter
+from bifrost_py.domain.jobs import JobFilter, describe
+from bifrost_py.jobs.control import ControlPlane
 from bifrost_py.wire.auth.guard import permit
 from bifrost_py.wire.bedrock.request import BedrockRequest, json_response
 from bifrost_py.wire.bedrock.shapes import decode, operation
 
-# Only real AWS needs a real IAM role and a Bedrock model id; the other providers take any string,
-# as the user's reference examples do ("not-required-for-openai", "gpt-4.1").
-_RELAXED = frozenset({"roleArn", "modelId"})
 
-
-def _params(name: str, req: BedrockRequest, relaxed: frozenset[str] = frozenset(),
+def _params(name: str, req: BedrockRequest, lenient: frozenset[str] = frozenset(),
             ) -> dict[str, Any]:
-    return decode(operation(name), req.labels, req.query, req.body, relaxed)
-
-
-def _relaxed(provider: str, plane: ControlPlane) -> frozenset[str]:
-    if provider != "bedrock":
-        return _RELAXED
-    bedrock = plane.config.providers.bedrock
-    # With a role configured on the server, the request's roleArn may be any placeholder.
-    return frozenset({"roleArn"}) if bedrock is not None and bedrock.role_arn else frozenset()
+    return decode(operation(name), req.labels, req.query, req.body, lenient)
 
 
 async def create_job(req: BedrockRequest, plane: ControlPlane) -> Response:
-    params = _params("CreateModelInvocationJob", req, _relaxed(req.provider, plane))
+    params = _params("CreateModelInvocationJob", req, plane.lenient_fields(req.provider))
     permit(req.caller, "bedrock", req.provider, params["modelId"])
     tags = [(t["key"], t["value"]) for t in params.get("tags", [])]
     job = await plane.create(params, req.provider, tags, req.tenant)
@@ -49,8 +36,7 @@ async def list_jobs(req: BedrockRequest, plane: ControlPlane) -> Response:
     where = JobFilter(req.tenant, p.get("statusEquals"), p.get("nameContains"),
                       p.get("submitTimeAfter"), p.get("submitTimeBefore"),
                       p.get("sortOrder") == "Ascending")
-    summaries, token = await plane.jobs.list_summaries(where, p.get("maxResults", 1000),
-                                                       p.get("nextToken"))
+    summaries, token = await plane.list(where, p.get("maxResults", 1000), p.get("nextToken"))
     body: dict[str, Any] = {"invocationJobSummaries": summaries}
     if token:
         body["nextToken"] = token
@@ -64,20 +50,17 @@ async def stop_job(req: BedrockRequest, plane: ControlPlane) -> Response:
 
 async def tag_resource(req: BedrockRequest, plane: ControlPlane) -> Response:
     params = _params("TagResource", req)
-    job = await plane.tagged_job(params["resourceARN"], req.tenant)
-    await plane.jobs.tag(job.arn, [(t["key"], t["value"]) for t in params["tags"]])
+    tags = [(t["key"], t["value"]) for t in params["tags"]]
+    await plane.tag(params["resourceARN"], req.tenant, tags)
     return json_response({})
 
 
 async def untag_resource(req: BedrockRequest, plane: ControlPlane) -> Response:
     params = _params("UntagResource", req)
-    job = await plane.tagged_job(params["resourceARN"], req.tenant)
-    await plane.jobs.untag(job.arn, params["tagKeys"])
+    await plane.untag(params["resourceARN"], req.tenant, params["tagKeys"])
     return json_response({})
 
 
 async def list_tags(req: BedrockRequest, plane: ControlPlane) -> Response:
-    job = await plane.tagged_job(_params("ListTagsForResource", req)["resourceARN"],
-                                 req.tenant)
-    tags = await plane.jobs.tags(job.arn)
+    tags = await plane.tags(_params("ListTagsForResource", req)["resourceARN"], req.tenant)
     return json_response({"tags": [{"key": k, "value": v} for k, v in tags]})

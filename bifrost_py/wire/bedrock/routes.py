@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
-from bifrost_py.control import ControlPlane
+from bifrost_py.jobs.control import ControlPlane
 from bifrost_py.wire.bedrock import handlers
 from bifrost_py.wire.bedrock.request import BedrockRequest
 

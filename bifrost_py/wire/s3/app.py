@@ -4,37 +4,34 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from bifrost_py.config import Config
-from bifrost_py.errors import AwsError, InternalError, InvalidArgument
-from bifrost_py.providers.base import UpstreamError, upstream_error
-from bifrost_py.providers.local import LocalFiles
-from bifrost_py.routing import provider_of
+from bifrost_py.errors import AwsError, InternalError
+from bifrost_py.jobs.routing import Routing
+from bifrost_py.ports.files import Files
+from bifrost_py.ports.upstream import UpstreamError
 from bifrost_py.wire import access_log
 from bifrost_py.wire.asgi import header_dict, new_request_id
 from bifrost_py.wire.auth.credentials import Caller
 from bifrost_py.wire.auth.guard import Guard, permit
-from bifrost_py.wire.s3.errors import error_response
+from bifrost_py.wire.s3.errors import error_response, upstream_error
+from bifrost_py.wire.s3.proxy import S3Proxy
 from bifrost_py.wire.s3.request import S3Request, parse_request
 from bifrost_py.wire.s3.routes import route
-
-if TYPE_CHECKING:
-    from bifrost_py.providers.bedrock_s3 import S3Proxy
 
 log = logging.getLogger("bifrost_py.s3")
 
 
 class S3App:
-    def __init__(self, config: Config, files: dict[str, LocalFiles], guard: Guard,
+    def __init__(self, config: Config, files: dict[str, Files], routing: Routing, guard: Guard,
                  proxy: S3Proxy | None = None) -> None:
-        self.config = config
         self.guard = guard
+        self.routing = routing
         self.files = files
-        self.proxy = proxy  # the bedrock provider's files are real S3: passed through as they are
+        self.proxy = proxy  # a provider whose files are a real S3: passed through as they are
         self.region = config.server.region
         self.account_id = config.server.account_id
 
@@ -50,7 +47,7 @@ class S3App:
             headers = header_dict(scope)
             caller = self.guard.caller("s3", scope, headers)
             self.guard.throttle(caller, "s3")
-            provider = provider_of(headers, self.config, InvalidArgument)
+            provider = self.routing.provider(headers)
             permit(caller, "s3", provider)
             if provider not in self.files and self.proxy is not None:
                 access_log.record("s3", request_id, caller, "proxy", None, started)

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect
 
+from bifrost_py.domain.checksums import Checksum, header_name, requested_algorithm
 from bifrost_py.domain.digits import decimal
 from bifrost_py.errors import (
     BadDigest,
@@ -27,7 +28,7 @@ from bifrost_py.errors import (
     MaxMessageLengthExceeded,
     MissingContentLength,
 )
-from bifrost_py.store.blobs import Blob, BlobStore
+from bifrost_py.ports.files import Blob, Blobs
 from bifrost_py.wire.auth.chunk_signatures import (
     SIGNED_STREAMING,
     SIGNED_STREAMING_TRAILER,
@@ -36,12 +37,11 @@ from bifrost_py.wire.auth.chunk_signatures import (
 from bifrost_py.wire.auth.credentials import AuthError
 from bifrost_py.wire.auth.guard import dialect_error, verify_body
 from bifrost_py.wire.auth.verify import PAYLOAD_PLACEHOLDERS
-from bifrost_py.wire.s3.checksums import Checksum, header_name, requested_algorithm
 from bifrost_py.wire.s3.chunked import AwsChunkedDecoder, ChunkedError
 from bifrost_py.wire.s3.request import S3Request
 
 
-async def receive(req: S3Request, blobs: BlobStore, max_size: int, inline: bool = True) -> Blob:
+async def receive(req: S3Request, blobs: Blobs, max_size: int, inline: bool = True) -> Blob:
     """Stream the request body into a temp blob, verified; the caller publishes it."""
     headers = req.headers
     declared = _declared_length(req)

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from bifrost_py.domain.objects import MAX_KEY_BYTES, validate_bucket_name
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import MalformedXML
-from bifrost_py.providers.local import LocalFiles
+from bifrost_py.ports.files import Files
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.body import receive_small
 from bifrost_py.wire.s3.listing import owner, page_token, parse_max, parse_token
@@ -16,7 +16,7 @@ from bifrost_py.wire.s3.request import S3Request
 MAX_DELETE_KEYS = 1000
 
 
-async def list_buckets(req: S3Request, files: LocalFiles) -> Response:
+async def list_buckets(req: S3Request, files: Files) -> Response:
     prefix = req.query.get("prefix", "")
     limit = parse_max(req.query, "max-buckets", 10_000)
     after = parse_token(req.query.get("continuation-token", ""))
@@ -31,7 +31,7 @@ async def list_buckets(req: S3Request, files: LocalFiles) -> Response:
         "ContinuationToken": token, "Prefix": prefix or None})
 
 
-async def create_bucket(req: S3Request, files: LocalFiles) -> Response:
+async def create_bucket(req: S3Request, files: Files) -> Response:
     validate_bucket_name(req.bucket)
     body = await receive_small(req, xml.MAX_XML_BYTES)
     if body.strip():
@@ -40,22 +40,22 @@ async def create_bucket(req: S3Request, files: LocalFiles) -> Response:
     return Response(headers={"Location": f"/{req.bucket}"})
 
 
-async def head_bucket(req: S3Request, files: LocalFiles) -> Response:
+async def head_bucket(req: S3Request, files: Files) -> Response:
     await files.objects.head_bucket(req.store_bucket)
     return Response(headers={"x-amz-bucket-region": req.region})
 
 
-async def get_bucket_location(req: S3Request, files: LocalFiles) -> Response:
+async def get_bucket_location(req: S3Request, files: Files) -> Response:
     await files.objects.head_bucket(req.store_bucket)
     return xml.response("LocationConstraint", {"#text": req.region})
 
 
-async def delete_bucket(req: S3Request, files: LocalFiles) -> Response:
+async def delete_bucket(req: S3Request, files: Files) -> Response:
     await files.objects.delete_bucket(req.store_bucket)
     return Response(status_code=204)
 
 
-async def delete_objects(req: S3Request, files: LocalFiles) -> Response:
+async def delete_objects(req: S3Request, files: Files) -> Response:
     doc = await xml.parse_request(await receive_small(req, xml.MAX_XML_BYTES), "Delete")
     keys = [xml.text(o, "Key") for o in xml.children(doc, "Object")]
     if not keys or len(keys) > MAX_DELETE_KEYS or any(k is None for k in keys):

@@ -6,9 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from email.utils import formatdate
 
-from bifrost_py.domain.objects import ObjectInfo
-from bifrost_py.store.objects import NewObject
-from bifrost_py.wire.s3.checksums import ALGORITHMS, header_name
+from bifrost_py.domain.checksums import ALGORITHMS, header_name
+from bifrost_py.domain.objects import NewObject, ObjectInfo
 
 # Standard headers S3 stores with an object and returns on GET and HEAD.
 STORED = ("cache-control", "content-disposition", "content-encoding", "content-language",

@@ -14,14 +14,14 @@ from bifrost_py.domain.digits import decimal
 from bifrost_py.domain.objects import Listing, ObjectInfo
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import InvalidArgument
-from bifrost_py.providers.local import LocalFiles
+from bifrost_py.ports.files import Files
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.request import S3Request
 
 MAX_KEYS = 1000
 
 
-async def list_objects_v2(req: S3Request, files: LocalFiles) -> Response:
+async def list_objects_v2(req: S3Request, files: Files) -> Response:
     q = req.query
     token = q.get("continuation-token")
     after = parse_token(token) if token is not None else q.get("start-after", "")
@@ -39,7 +39,7 @@ async def list_objects_v2(req: S3Request, files: LocalFiles) -> Response:
     return xml.response("ListBucketResult", body)
 
 
-async def list_objects_v1(req: S3Request, files: LocalFiles) -> Response:
+async def list_objects_v1(req: S3Request, files: Files) -> Response:
     marker = req.query.get("marker", "")
     listing = await _list(req, files, marker)
     enc = _encoder(req.query)
@@ -84,7 +84,7 @@ def parse_max(query: dict[str, str], name: str, cap: int) -> int:
     return min(int(value), cap)
 
 
-async def _list(req: S3Request, files: LocalFiles, after: str) -> Listing:
+async def _list(req: S3Request, files: Files, after: str) -> Listing:
     q = req.query
     encoding = q.get("encoding-type")
     if encoding is not None and encoding != "url":

@@ -7,16 +7,15 @@ from typing import Any
 
 from starlette.responses import Response
 
+from bifrost_py.domain.checksums import ALGORITHMS, header_name
 from bifrost_py.domain.digits import decimal
-from bifrost_py.domain.objects import Part, Upload, validate_key
+from bifrost_py.domain.multipart import MAX_PARTS, CompletedPart
+from bifrost_py.domain.objects import NewObject, Part, Upload, validate_key
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import InvalidArgument, InvalidRange, InvalidRequest, MalformedXML
-from bifrost_py.providers.local import LocalFiles
-from bifrost_py.store.multipart import MAX_PARTS, CompletedPart
-from bifrost_py.store.objects import NewObject
+from bifrost_py.ports.files import Files
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.body import receive, receive_small
-from bifrost_py.wire.s3.checksums import ALGORITHMS, header_name
 from bifrost_py.wire.s3.headers import new_object
 from bifrost_py.wire.s3.listing import owner, parse_max
 from bifrost_py.wire.s3.objects import copy_source
@@ -24,7 +23,7 @@ from bifrost_py.wire.s3.ranges import RangeNotSatisfiable, parse_range
 from bifrost_py.wire.s3.request import S3Request
 
 
-async def create_upload(req: S3Request, files: LocalFiles) -> Response:
+async def create_upload(req: S3Request, files: Files) -> Response:
     validate_key(req.key)
     await files.objects.bucket_for_write(req.store_bucket)
     upload = await files.uploads.create(req.store_bucket, req.key, _upload_object(req))
@@ -33,7 +32,7 @@ async def create_upload(req: S3Request, files: LocalFiles) -> Response:
         "Bucket": req.bucket, "Key": req.key, "UploadId": upload.upload_id}, headers)
 
 
-async def upload_part(req: S3Request, files: LocalFiles) -> Response:
+async def upload_part(req: S3Request, files: Files) -> Response:
     upload, number = await _target(req, files)
     blob = await receive(req, files.blobs, files.max_object_size, inline=False)
     part = await files.uploads.put_part(upload, number, blob)
@@ -43,7 +42,7 @@ async def upload_part(req: S3Request, files: LocalFiles) -> Response:
     return Response(headers=headers)
 
 
-async def upload_part_copy(req: S3Request, files: LocalFiles) -> Response:
+async def upload_part_copy(req: S3Request, files: Files) -> Response:
     upload, number = await _target(req, files)
     source = await copy_source(req, files)
     start, end = _copy_range(req, source.size)
@@ -54,7 +53,7 @@ async def upload_part_copy(req: S3Request, files: LocalFiles) -> Response:
                                            "ETag": part.etag})
 
 
-async def complete_upload(req: S3Request, files: LocalFiles) -> Response:
+async def complete_upload(req: S3Request, files: Files) -> Response:
     upload = await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"])
     body = await receive_small(req, xml.MAX_XML_BYTES)
     requested = _completed_parts(await xml.parse_request(body, "CompleteMultipartUpload"))
@@ -66,13 +65,13 @@ async def complete_upload(req: S3Request, files: LocalFiles) -> Response:
         "ChecksumType": obj.checksum_type})
 
 
-async def abort_upload(req: S3Request, files: LocalFiles) -> Response:
+async def abort_upload(req: S3Request, files: Files) -> Response:
     upload = await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"])
     await files.uploads.abort(upload)
     return Response(status_code=204)
 
 
-async def list_parts(req: S3Request, files: LocalFiles) -> Response:
+async def list_parts(req: S3Request, files: Files) -> Response:
     upload = await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"])
     marker = _int(req.query.get("part-number-marker", "0"), "part-number-marker")
     limit = parse_max(req.query, "max-parts", 1000)
@@ -88,7 +87,7 @@ async def list_parts(req: S3Request, files: LocalFiles) -> Response:
         "Part": [_part(p, upload.checksum_algorithm) for p in page]})
 
 
-async def list_uploads(req: S3Request, files: LocalFiles) -> Response:
+async def list_uploads(req: S3Request, files: Files) -> Response:
     q = req.query
     limit = parse_max(q, "max-uploads", 1000)
     key_marker, id_marker = q.get("key-marker", ""), q.get("upload-id-marker", "")
@@ -106,7 +105,7 @@ async def list_uploads(req: S3Request, files: LocalFiles) -> Response:
                     "Initiator": owner(req.account_id)} for u in page]})
 
 
-async def _target(req: S3Request, files: LocalFiles) -> tuple[Upload, int]:
+async def _target(req: S3Request, files: Files) -> tuple[Upload, int]:
     number = _int(req.query.get("partNumber", ""), "partNumber")
     if not 1 <= number <= MAX_PARTS:
         raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive",

@@ -18,7 +18,7 @@ from bifrost_py.errors import (
     InvalidRequest,
     NoSuchKey,
 )
-from bifrost_py.providers.local import LocalFiles
+from bifrost_py.ports.files import Files
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.body import receive
 from bifrost_py.wire.s3.headers import (
@@ -31,7 +31,7 @@ from bifrost_py.wire.s3.ranges import RangeNotSatisfiable, content_range, parse_
 from bifrost_py.wire.s3.request import S3Request
 
 
-async def put_object(req: S3Request, files: LocalFiles) -> Response:
+async def put_object(req: S3Request, files: Files) -> Response:
     validate_key(req.key)
     await files.objects.bucket_for_write(req.store_bucket)
     blob = await receive(req, files.blobs, files.max_object_size)
@@ -41,7 +41,7 @@ async def put_object(req: S3Request, files: LocalFiles) -> Response:
     return Response(headers={"ETag": obj.etag, **_checksum_headers(obj)})
 
 
-async def get_object(req: S3Request, files: LocalFiles) -> Response:
+async def get_object(req: S3Request, files: Files) -> Response:
     obj = await _readable(req, files)
     span = _span(req, obj)
     headers = object_headers(obj, req.query, _checksum_mode(req) and span is None)
@@ -57,7 +57,7 @@ async def get_object(req: S3Request, files: LocalFiles) -> Response:
     return StreamingResponse(files.objects.read(obj, start, end), status, headers)
 
 
-async def head_object(req: S3Request, files: LocalFiles) -> Response:
+async def head_object(req: S3Request, files: Files) -> Response:
     obj = await _readable(req, files)
     span = _span(req, obj)
     headers = object_headers(obj, req.query, _checksum_mode(req) and span is None)
@@ -69,10 +69,10 @@ async def head_object(req: S3Request, files: LocalFiles) -> Response:
     return Response(status_code=206 if span else 200, headers=headers)
 
 
-async def delete_object(req: S3Request, files: LocalFiles) -> Response:
+async def delete_object(req: S3Request, files: Files) -> Response:
     validate_key(req.key)
     bucket, key = req.store_bucket, req.key
-    if files.objects.mirror is not None and req.conditions().if_match:
+    if req.conditions().if_match:  # where ETags are file ids, the id names the object
         with contextlib.suppress(NoSuchKey):
             target = await files.objects.resolve(bucket, key, req.conditions().if_match)
             bucket, key = target.bucket, target.key
@@ -80,7 +80,7 @@ async def delete_object(req: S3Request, files: LocalFiles) -> Response:
     return Response(status_code=204)
 
 
-async def copy_object(req: S3Request, files: LocalFiles) -> Response:
+async def copy_object(req: S3Request, files: Files) -> Response:
     validate_key(req.key)
     source = await copy_source(req, files)
     replace = req.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
@@ -100,7 +100,7 @@ async def copy_object(req: S3Request, files: LocalFiles) -> Response:
                                              "ETag": obj.etag})
 
 
-async def copy_source(req: S3Request, files: LocalFiles) -> ObjectInfo:
+async def copy_source(req: S3Request, files: Files) -> ObjectInfo:
     """The object named by x-amz-copy-source, its copy preconditions checked."""
     raw = req.headers["x-amz-copy-source"].split("?", 1)[0]
     bucket, _, key = unquote(raw).lstrip("/").partition("/")
@@ -116,7 +116,7 @@ async def copy_source(req: S3Request, files: LocalFiles) -> ObjectInfo:
     return source
 
 
-async def _readable(req: S3Request, files: LocalFiles) -> ObjectInfo:
+async def _readable(req: S3Request, files: Files) -> ObjectInfo:
     validate_key(req.key)
     obj = await files.objects.resolve(req.store_bucket, req.key, req.headers.get("if-match", ""))
     check_read(req.conditions(), obj)

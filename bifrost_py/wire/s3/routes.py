@@ -8,11 +8,11 @@ from enum import Enum
 from starlette.responses import Response
 
 from bifrost_py.errors import MethodNotAllowed, Unsupported
-from bifrost_py.providers.local import LocalFiles
+from bifrost_py.ports.files import Files
 from bifrost_py.wire.s3 import buckets, listing, multipart, objects
 from bifrost_py.wire.s3.request import S3Request
 
-Handler = Callable[[S3Request, LocalFiles], Awaitable[Response]]
+Handler = Callable[[S3Request, Files], Awaitable[Response]]
 Predicate = Callable[[S3Request], bool]
 
 

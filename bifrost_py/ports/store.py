@@ -1,0 +1,29 @@
+"""A store as a whole: what the composition root opens, hands out and closes."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bifrost_py.ports.files import FileMirror, Files
+from bifrost_py.ports.jobs import JobRepository
+from bifrost_py.ports.passthrough import BucketOwnership
+
+
+class Store(Protocol):
+    jobs: JobRepository
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def local_files(self, auto_create_buckets: bool, max_object_size: int) -> Files:
+        """The files kept by the server itself."""
+
+    def mirrored_files(self, provider: str, mirror: FileMirror, max_object_size: int) -> Files:
+        """A provider's files: kept here, and each also uploaded to the provider's storage."""
+
+    def bucket_owners(self) -> BucketOwnership: ...
+
+    async def open(self) -> None:
+        """Ready every part handed out so far, and drop what a crash left half-written."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,107 @@
+"""What a provider with its own batch API implements, and how its failures are told apart.
+
+Providers are stateless adapters: job state lives in the store (a job's `upstream` holds the
+provider's own ids), and the engines in `jobs/` submit, poll, cancel and write the outputs. An
+adapter sees neutral requests (a Prompt) and returns neutral results (a Completion or an error):
+both directions of its provider's format are translated in one place, the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bifrost_py.domain.jobs import Counts, Job
+from bifrost_py.domain.records.neutral import Completion, Prompt
+
+Upstream = dict[str, Any]  # the provider's ids and state, persisted as JSON with the job
+
+
+class UpstreamError(Exception):
+    """A provider's failure; never carries a secret in its message."""
+
+    def __init__(self, provider: str, message: str, status: int = 502) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.status = status
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The provider is down, throttling or failing (429, 5xx, connection): try again later."""
+
+
+class UpstreamRefused(UpstreamError):
+    """The provider refused the request for good (4xx other than 429): the message says why."""
+
+
+class UpstreamAuth(UpstreamRefused):
+    """The provider rejected the server's credentials (401/403)."""
+
+
+@dataclass(frozen=True)
+class Poll:
+    status: str  # a Bedrock status (SPEC §3's mapping of the provider's state)
+    counts: Counts = field(default_factory=Counts)
+    message: str | None = None
+    results_ready: bool = False  # the batch has ended and its results can be fetched
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """One record, neutral, as it goes into a provider's batch."""
+
+    custom_id: str
+    model_id: str  # the job's model id; the adapter sends the name its provider knows it by
+    prompt: Prompt
+
+
+@dataclass(frozen=True)
+class Result:
+    """One request's outcome upstream, keyed by the custom id it was sent with."""
+
+    custom_id: str
+    completion: Completion | None = None
+    error: tuple[int, str] | None = None  # (HTTP-like code, message)
+
+
+class BatchAPI(Protocol):
+    """A provider that runs a file of requests in its own format and answers one result each."""
+
+    provider: str
+
+    def request_line(self, request: UpstreamRequest) -> bytes:
+        """One line of the provider's batch input (RecordError if the prompt cannot be said
+        in the provider's format)."""
+
+    def native_id(self, line: dict[str, Any]) -> str | None:
+        """The custom id of an input line already in the provider's own format, else None:
+        such lines go upstream as they are."""
+
+    async def submit(self, job: Job, requests: Path, count: int) -> Upstream:
+        """Create the upstream batch from a JSONL file of `count` request lines."""
+
+    async def poll(self, job: Job, upstream: Upstream) -> Poll: ...
+
+    def results(self, job: Job, upstream: Upstream) -> AsyncIterator[Result]: ...
+
+    async def cancel(self, job: Job, upstream: Upstream) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class DelegatedAPI(Protocol):
+    """A provider that runs the whole job itself, reading its input and writing its outputs in
+    storage of its own (real Bedrock, on real S3): nothing is translated."""
+
+    provider: str
+
+    async def submit(self, job: Job) -> Upstream: ...
+
+    async def poll(self, job: Job, upstream: Upstream) -> Poll: ...
+
+    async def cancel(self, job: Job, upstream: Upstream) -> None: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,160 @@
+"""Multipart uploads. Completing one publishes its part blobs as the object: nothing is copied."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+
+from bifrost_py.domain.checksums import Checksum, composite
+from bifrost_py.domain.multipart import MAX_PARTS, CompletedPart, chosen_parts, multipart_etag
+from bifrost_py.domain.objects import Conditions, NewObject, ObjectInfo, Part, Upload
+from bifrost_py.errors import BadDigest, NoSuchUpload
+from bifrost_py.ports.files import Blob
+from bifrost_py.store.sqlite.objects import ObjectStore, require_bucket
+
+
+class Uploads:
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+        self.db = objects.db
+        self.blobs = objects.blobs
+
+    async def create(self, bucket: str, key: str, new: NewObject) -> Upload:
+        upload = Upload(upload_id=secrets.token_urlsafe(48), bucket=bucket, key=key,
+                        initiated=time.time(), content_type=new.content_type,
+                        headers=new.headers or {}, metadata=new.metadata or {},
+                        checksum_algorithm=new.checksum_algorithm,
+                        checksum_type=new.checksum_type)
+        def insert(conn: sqlite3.Connection) -> None:
+            require_bucket(conn, bucket)
+            conn.execute(
+                "INSERT INTO uploads (upload_id, bucket, key, initiated, content_type, headers, "
+                "metadata, checksum_algorithm, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (upload.upload_id, bucket, key, upload.initiated, upload.content_type,
+                 json.dumps(upload.headers), json.dumps(upload.metadata),
+                 upload.checksum_algorithm, upload.checksum_type))
+
+        await self.db.transaction(insert)
+        return upload
+
+    async def get(self, bucket: str, key: str, upload_id: str) -> Upload:
+        row = await self.db.fetchone(
+            "SELECT * FROM uploads WHERE upload_id = ? AND bucket = ? AND key = ?",
+            (upload_id, bucket, key))
+        if row is None:
+            await self.objects.head_bucket(bucket)
+            raise NoSuchUpload(UploadId=upload_id)
+        return _upload(row)
+
+    async def put_part(self, upload: Upload, part_number: int, blob: Blob) -> Part:
+        # Parts are always files: completing an upload publishes them as the object's segments.
+        assert blob.tmp_path is not None, "a part must be written with inline=False"
+        part = Part(part_number, blob.size, f'"{blob.md5}"', time.time(), blob.checksum, blob.id)
+
+        def insert(conn: sqlite3.Connection) -> list[str]:
+            _require_upload(conn, upload.upload_id)
+            old = [r["blob"] for r in conn.execute(
+                "SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
+                (upload.upload_id, part_number))]
+            conn.execute(
+                "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, modified, "
+                "checksum, blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (upload.upload_id, part_number, part.size, part.etag, part.modified,
+                 part.checksum, part.blob))
+            return old
+
+        self.blobs.publish(blob)
+        try:
+            replaced = await self.db.transaction(insert)
+        except BaseException:
+            self.blobs.delete([blob.id])
+            raise
+        self.blobs.delete_later(replaced)
+        return part
+
+    async def parts(self, upload_id: str, after: int = 0, limit: int = MAX_PARTS) -> list[Part]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number "
+            "LIMIT ?", (upload_id, after, limit))
+        return [_part(r) for r in rows]
+
+    async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
+                   limit: int) -> list[Upload]:
+        await self.objects.head_bucket(bucket)
+        rows = await self.db.fetchall(
+            "SELECT * FROM uploads WHERE bucket = ? AND substr(key, 1, ?) = ? "
+            "AND (key > ? OR (key = ? AND upload_id > ?)) ORDER BY key, initiated, upload_id "
+            "LIMIT ?",
+            (bucket, len(prefix), prefix, key_marker, key_marker, upload_id_marker, limit))
+        return [_upload(r) for r in rows]
+
+    async def abort(self, upload: Upload) -> None:
+        def delete(conn: sqlite3.Connection) -> list[str]:
+            blobs = [r["blob"] for r in conn.execute(
+                "SELECT blob FROM parts WHERE upload_id = ?", (upload.upload_id,))]
+            conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
+            return blobs
+
+        self.blobs.delete_later(await self.db.transaction(delete))
+
+    async def complete(self, upload: Upload, requested: list[CompletedPart],
+                       conditions: Conditions, full_checksum: str | None = None) -> ObjectInfo:
+        stored = {p.part_number: p for p in await self.parts(upload.upload_id)}
+        chosen = chosen_parts(requested, stored)
+        checksum = await self._checksum(upload, chosen, full_checksum)
+        obj = ObjectInfo(
+            bucket=upload.bucket, key=upload.key, size=sum(p.size for p in chosen),
+            etag=multipart_etag([p.etag.strip('"') for p in chosen]), modified=time.time(),
+            content_type=upload.content_type, headers=upload.headers, metadata=upload.metadata,
+            checksum_algorithm=upload.checksum_algorithm if checksum else None,
+            checksum=checksum, checksum_type=upload.checksum_type if checksum else None,
+            blobs=tuple((p.blob, p.size) for p in chosen), parts_count=len(chosen))
+        obj = await self.objects.mirrored(obj)
+
+        def publish(conn: sqlite3.Connection) -> ObjectInfo | None:
+            _require_upload(conn, upload.upload_id)
+            replaced = self.objects.replace(conn, obj, conditions)
+            conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
+            return replaced
+
+        self.objects.retire(await self.db.transaction(publish), obj)
+        used = {p.blob for p in chosen}
+        self.blobs.delete_later([p.blob for p in stored.values() if p.blob not in used])
+        return obj
+
+    async def _checksum(self, upload: Upload, chosen: list[Part],
+                        full_checksum: str | None) -> str | None:
+        algorithm = upload.checksum_algorithm
+        if not algorithm:
+            return None
+        if upload.checksum_type != "FULL_OBJECT":
+            part_sums = [p.checksum for p in chosen]
+            return composite(algorithm, part_sums) if all(part_sums) else None  # type: ignore[arg-type]
+        whole = Checksum(algorithm)
+        async for chunk in self.blobs.read([(p.blob, p.size) for p in chosen], 0,
+                                           sum(p.size for p in chosen) - 1):
+            whole.update(chunk)
+        if full_checksum and full_checksum != whole.b64():
+            raise BadDigest(f"The {algorithm} you specified did not match the calculated "
+                            "checksum.")
+        return whole.b64()
+
+
+def _require_upload(conn: sqlite3.Connection, upload_id: str) -> None:
+    if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
+        raise NoSuchUpload(UploadId=upload_id)
+
+
+def _upload(row: sqlite3.Row) -> Upload:
+    return Upload(upload_id=row["upload_id"], bucket=row["bucket"], key=row["key"],
+                  initiated=row["initiated"], content_type=row["content_type"],
+                  headers=json.loads(row["headers"]), metadata=json.loads(row["metadata"]),
+                  checksum_algorithm=row["checksum_algorithm"],
+                  checksum_type=row["checksum_type"])
+
+
+def _part(row: sqlite3.Row) -> Part:
+    return Part(row["part_number"], row["size"], row["etag"], row["modified"], row["checksum"],
+                row["blob"])

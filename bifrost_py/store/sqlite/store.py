@@ -1,0 +1,74 @@
+"""The embedded store: state in SQLite under the data directory, object bytes in files beside it.
+
+The server's own files, its jobs and the pass-through's bucket owners share one database; each
+provider whose files are mirrored upstream keeps them in a database of its own, so one provider's
+listings never scan another's rows. Blobs are shared, so a start-up sweep asks every database.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bifrost_py.ports.files import FileMirror, Files
+from bifrost_py.store.blobs.disk import BlobStore
+from bifrost_py.store.sqlite.bucket_owners import BucketOwners
+from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sqlite.jobs import JobStore
+from bifrost_py.store.sqlite.multipart import Uploads
+from bifrost_py.store.sqlite.objects import ObjectStore, referenced_blobs
+
+log = logging.getLogger("bifrost_py.store")
+
+
+class SqliteStore:
+    def __init__(self, data_dir: Path, fsync: bool = False) -> None:
+        self.data_dir = data_dir
+        self.db = Database(data_dir / "bifrost.sqlite3")
+        self.blobs = BlobStore(data_dir, fsync=fsync)
+        self.jobs = JobStore(self.db)
+        self._databases = [self.db]
+        self._objects: list[ObjectStore] = []
+        self._owners: BucketOwners | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.db.is_open
+
+    def local_files(self, auto_create_buckets: bool, max_object_size: int) -> Files:
+        return self._files(ObjectStore(self.db, self.blobs, auto_create_buckets),
+                           max_object_size)
+
+    def mirrored_files(self, provider: str, mirror: FileMirror, max_object_size: int) -> Files:
+        db = Database(self.data_dir / f"files-{provider}.sqlite3")
+        self._databases.append(db)
+        return self._files(ObjectStore(db, self.blobs, auto_create_buckets=True, mirror=mirror),
+                           max_object_size)
+
+    def bucket_owners(self) -> BucketOwners:
+        if self._owners is None:
+            self._owners = BucketOwners(self.db)
+        return self._owners
+
+    async def open(self) -> None:
+        self.blobs.open()
+        referenced: set[str] = set()
+        for db in self._databases:
+            await db.open()
+            referenced |= await referenced_blobs(db)
+        for objects in self._objects:
+            await objects.open()
+        if self._owners is not None:
+            await self._owners.open()
+        swept = self.blobs.sweep(referenced)
+        if swept:
+            log.info("removed %d unreferenced blobs left by an earlier crash", swept)
+
+    async def close(self) -> None:
+        self.blobs.flush()
+        for db in reversed(self._databases):
+            await db.close()
+
+    def _files(self, objects: ObjectStore, max_object_size: int) -> Files:
+        self._objects.append(objects)
+        return Files(objects, Uploads(objects), self.blobs, max_object_size)
