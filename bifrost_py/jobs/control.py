@@ -49,7 +49,7 @@ class ControlPlane:
                                             "found.")
         return job
 
-    async def list(self, where: JobFilter, limit: int, token: str | None,
+    async def list_jobs(self, where: JobFilter, limit: int, token: str | None,
                    ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the tenant's job summaries (`where` names the tenant), and the next
         page's token."""

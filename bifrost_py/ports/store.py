@@ -10,7 +10,8 @@ from bifrost_py.ports.passthrough import BucketOwnership
 
 
 class Store(Protocol):
-    jobs: JobRepository
+    @property
+    def jobs(self) -> JobRepository: ...
 
     @property
     def is_open(self) -> bool: ...

@@ -36,7 +36,7 @@ async def list_jobs(req: BedrockRequest, plane: ControlPlane) -> Response:
     where = JobFilter(req.tenant, p.get("statusEquals"), p.get("nameContains"),
                       p.get("submitTimeAfter"), p.get("submitTimeBefore"),
                       p.get("sortOrder") == "Ascending")
-    summaries, token = await plane.list(where, p.get("maxResults", 1000), p.get("nextToken"))
+    summaries, token = await plane.list_jobs(where, p.get("maxResults", 1000), p.get("nextToken"))
     body: dict[str, Any] = {"invocationJobSummaries": summaries}
     if token:
         body["nextToken"] = token
