@@ -41,6 +41,16 @@ class UpstreamAuth(UpstreamRefused):
     """The provider rejected the server's credentials (401/403)."""
 
 
+def status_error(provider: str, status: int, message: str) -> UpstreamError:
+    """A provider API's HTTP error status as the failure the engines act on: 429 and 5xx are
+    worth another try, 401 and 403 are the server's credentials, any other 4xx is final."""
+    if status == 429 or status >= 500:
+        return UpstreamUnavailable(provider, message, status)
+    if status in (401, 403):
+        return UpstreamAuth(provider, f"the API key was rejected ({message})", status)
+    return UpstreamRefused(provider, message, status)
+
+
 @dataclass(frozen=True)
 class Poll:
     status: str  # a Bedrock status (SPEC §3's mapping of the provider's state)

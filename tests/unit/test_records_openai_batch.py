@@ -18,9 +18,14 @@ from bifrost_py.domain.records.openai_batch import (
     read_output_line,
 )
 from bifrost_py.domain.records.prompt import to_prompt
-from bifrost_py.ports.upstream import UpstreamAuth, UpstreamRefused, UpstreamUnavailable
+from bifrost_py.ports.upstream import (
+    UpstreamAuth,
+    UpstreamRefused,
+    UpstreamUnavailable,
+    status_error,
+)
 from bifrost_py.providers.openai.batch import batch_poll, failure_message
-from bifrost_py.providers.openai.client import _clean, status_error
+from bifrost_py.providers.openai.client import _clean
 from bifrost_py.providers.openai.files import batch_filename
 
 CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0"
@@ -287,7 +292,7 @@ def test_uploads_are_named_for_the_batch_api(key: str, name: str) -> None:
                                               (403, UpstreamAuth), (400, UpstreamRefused),
                                               (404, UpstreamRefused), (409, UpstreamRefused)])
 def test_status_errors(status: int, kind: type[Exception]) -> None:
-    error = status_error(status, "m")
+    error = status_error("openai", status, "m")
     assert type(error) is kind and error.provider == "openai"
 
 

@@ -39,10 +39,10 @@ from bifrost_py.ports.upstream import (
     Poll,
     Result,
     Upstream,
-    UpstreamAuth,
     UpstreamRefused,
     UpstreamRequest,
     UpstreamUnavailable,
+    status_error,
 )
 
 PROVIDER = "anthropic"
@@ -113,7 +113,8 @@ class AnthropicBatch:
         try:
             yield
         except anthropic.APIStatusError as exc:
-            raise _status_error(exc.status_code, self._clean(_api_message(exc))) from None
+            raise status_error(PROVIDER, exc.status_code, self._clean(_api_message(exc))) \
+                from None
         except anthropic.APIConnectionError as exc:
             raise UpstreamUnavailable(PROVIDER, self._clean(f"cannot reach the API: {exc}")) \
                 from None
@@ -140,14 +141,6 @@ def _request_item(line: bytes, model: str) -> Any:
     Lines written by request_line are already clean; lines passed through in Anthropic's own
     format may still carry Bedrock-only fields or lack model and max_tokens."""
     return native_request(orjson.loads(line), model)
-
-
-def _status_error(status: int, message: str) -> UpstreamUnavailable | UpstreamRefused:
-    if status == 429 or status >= 500:
-        return UpstreamUnavailable(PROVIDER, message, status)
-    if status in (401, 403):
-        return UpstreamAuth(PROVIDER, f"the API key was rejected ({message})", status)
-    return UpstreamRefused(PROVIDER, message, status)
 
 
 def _api_message(exc: anthropic.APIStatusError) -> str:

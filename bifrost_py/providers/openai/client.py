@@ -9,11 +9,7 @@ from collections.abc import Iterator
 import openai
 
 from bifrost_py.config import OpenAIConfig
-from bifrost_py.ports.upstream import (
-    UpstreamAuth,
-    UpstreamRefused,
-    UpstreamUnavailable,
-)
+from bifrost_py.ports.upstream import UpstreamUnavailable, status_error
 
 PROVIDER = "openai"
 # What OpenAI's own error messages may quote of a key (it masks the middle, not the ends).
@@ -38,20 +34,13 @@ def translated_errors(secret: str) -> Iterator[None]:
     try:
         yield
     except openai.APIStatusError as exc:
-        raise status_error(exc.status_code, _clean(_api_message(exc), secret)) from None
+        raise status_error(PROVIDER, exc.status_code, _clean(_api_message(exc), secret)) \
+            from None
     except openai.APIConnectionError as exc:  # includes timeouts
         raise UpstreamUnavailable(PROVIDER, _clean(f"cannot reach the API: {exc}", secret)) \
             from None
     except openai.OpenAIError as exc:  # e.g. an answer the SDK could not read: try again later
         raise UpstreamUnavailable(PROVIDER, _clean(str(exc), secret)) from None
-
-
-def status_error(status: int, message: str) -> UpstreamUnavailable | UpstreamRefused:
-    if status == 429 or status >= 500:
-        return UpstreamUnavailable(PROVIDER, message, status)
-    if status in (401, 403):
-        return UpstreamAuth(PROVIDER, f"the API key was rejected ({message})", status)
-    return UpstreamRefused(PROVIDER, message, status)
 
 
 def _api_message(exc: openai.APIStatusError) -> str:
