@@ -8,20 +8,27 @@ never went upstream (spools), and the input, which is read again to key results 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from bifrost_py.domain.jobs import COMPLETED, FAILED, IN_PROGRESS, STOPPED, VALIDATING, Counts, Job
+from bifrost_py.domain.jobs import (
+    COMPLETED,
+    EXPIRED,
+    FAILED,
+    IN_PROGRESS,
+    PARTIALLY_COMPLETED,
+    STOPPED,
+    VALIDATING,
+    Counts,
+    Job,
+)
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.fields import RecordError
 from bifrost_py.domain.records.lines import BadLine, Record, error_line, output_line, parse_line
 from bifrost_py.domain.records.outputs import to_model_output
-from bifrost_py.domain.records.prompt import to_prompt
 from bifrost_py.jobs.batch_io import (
     JobFailed,
     check_record_count,
@@ -34,26 +41,21 @@ from bifrost_py.jobs.batch_io import (
 )
 from bifrost_py.jobs.follow import Follower
 from bifrost_py.jobs.spool import Spool
+from bifrost_py.jobs.upstream_lines import (
+    CustomIds,
+    Line,
+    Sent,
+    SentOrder,
+    native,
+    request_line,
+)
 from bifrost_py.ports.files import Objects
 from bifrost_py.ports.jobs import JobRepository
-from bifrost_py.ports.upstream import (
-    BatchAPI,
-    Poll,
-    Result,
-    Upstream,
-    UpstreamRefused,
-    UpstreamRequest,
-)
+from bifrost_py.ports.upstream import BatchAPI, Poll, Result, Upstream, UpstreamRefused
 
-_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class Line:
-    """An input line that went upstream: where it is, and the record it stands for."""
-
-    input_index: int
-    record: Record
+# Statuses of a batch that ended before answering every request: the rest have no result.
+_CUT_SHORT = frozenset({STOPPED, EXPIRED, PARTIALLY_COMPLETED, FAILED})
+NO_RESULT = 502  # the errorCode of a record the provider returned no result for
 
 
 class RemoteJobs:
@@ -85,14 +87,16 @@ class RemoteJobs:
         inputs = await find_inputs(self.files, job)
         spools = open_spools(self.work_dir, job, len(inputs))
         path = self.work_dir / job.job_id / "requests.jsonl"
-        count = 0
+        order: list[str] = []
         ids = CustomIds()
         with open(path, "wb") as requests:
             async for index, line_no, line in self._lines(inputs):
                 request = self._request(job, ids, index, line_no, line, spools[index])
                 if request is not None:
-                    requests.write(request if request.endswith(b"\n") else request + b"\n")
-                    count += 1
+                    requests.write(request[1])
+                    order.append(request[0])
+        SentOrder(self._order_path(job)).write(order)
+        count = len(order)
         local = counts_of(spools, count + sum(s.tally.processed for s in spools))
         for spool in spools:
             spool.close()
@@ -112,24 +116,23 @@ class RemoteJobs:
         return upstream
 
     def _request(self, job: Job, ids: CustomIds, index: int, line_no: int, line: bytes,
-                 spool: Spool) -> bytes | None:
-        """The request line for an input line, or None after spooling its error line."""
-        native = _native(self.api, line)
-        if native is not None:
-            return line.strip()
+                 spool: Spool) -> tuple[str, bytes] | None:
+        """(custom id, request line) for an input line, or None after spooling its error
+        line (or for a blank line)."""
+        found = native(self.api, line)
+        if found is not None:
+            return found.custom_id, orjson.dumps(found.sent) + b"\n"
         parsed = parse_line(line, line_no)
         if parsed is None or line_no in spool.done:
             return None
         if isinstance(parsed, BadLine):
             spool.append(line_no, False, 0, 0, error_line(parsed, 400, parsed.message))
             return None
-        # Assigned before translating, as _index assigns it: a record that fails to translate
+        # Assigned before translating, as _sent assigns it: a record that fails to translate
         # still takes its id, so every later record gets the same id in both.
         custom_id = ids.assign(parsed, index)
         try:
-            prompt = to_prompt(job.model_id, parsed.model_input,
-                               job.invocation_type or "InvokeModel")
-            return self.api.request_line(UpstreamRequest(custom_id, job.model_id, prompt))
+            return custom_id, request_line(self.api, job, custom_id, parsed)
         except RecordError as exc:
             spool.append(line_no, False, 0, 0, error_line(parsed, 400, str(exc)))
             return None
@@ -139,8 +142,11 @@ class RemoteJobs:
         spools = open_spools(self.work_dir, job, len(inputs))
         try:
             if not upstream.get("empty"):
-                await self.follower.retrying(
-                    lambda: self._collect(job, upstream, inputs, spools), None)
+                sent = await self._sent(job, inputs)
+                await self.follower.retrying(lambda: self._collect(job, upstream, sent, spools),
+                                             None)
+                if poll.status not in _CUT_SHORT:
+                    self._unanswered(sent, spools)
             counts = counts_of(spools, upstream.get("total"))
             await publish_outputs(self.files, job, inputs, spools, counts)
         finally:
@@ -150,53 +156,53 @@ class RemoteJobs:
                                counts=counts, end_time=time.time())
         remove_work(self.work_dir, job)
 
-    async def _collect(self, job: Job, upstream: Upstream, inputs: list[ObjectInfo],
+    async def _collect(self, job: Job, upstream: Upstream, sent: Sent,
                        spools: list[Spool]) -> Upstream:
         """Write each upstream result as an output line of the input file it came from; an
-        interrupted collection resumes, since lines already spooled are skipped."""
-        index = await self._index(inputs)
+        interrupted collection resumes, since lines already spooled are skipped, and so is a
+        second answer to the same request."""
         invocation = job.invocation_type or "InvokeModel"
         async for result in self.api.results(job, upstream):
-            line = index.get(result.custom_id)
+            line = sent.answered_by(result)
             if line is None or line.record.line_no in spools[line.input_index].done:
                 continue
             spools[line.input_index].append(line.record.line_no, *_output(
                 job.model_id, invocation, line.record, result))
         return upstream
 
-    async def _index(self, inputs: list[ObjectInfo]) -> dict[str, Line]:
-        """Custom id -> input line, assigned exactly as when the requests were written."""
-        index: dict[str, Line] = {}
+    def _unanswered(self, sent: Sent, spools: list[Spool]) -> None:
+        """A batch that ran to its end answers every request; one it did not answer is an
+        error line of its own, never a record that silently vanishes."""
+        message = f"The {self.api.provider} batch returned no result for this record."
+        for line in sent.lines:
+            spool = spools[line.input_index]
+            if line.record.line_no not in spool.done:
+                spool.append(line.record.line_no, False, 0, 0,
+                             error_line(line.record, NO_RESULT, message))
+
+    async def _sent(self, job: Job, inputs: list[ObjectInfo]) -> Sent:
+        """The input lines that went upstream, with the ids assigned exactly as when the
+        requests were written."""
+        sent = Sent(order=SentOrder(self._order_path(job)).read())
         ids = CustomIds()
         async for input_index, line_no, line in self._lines(inputs):
-            native = _native(self.api, line)
-            if native is not None:
-                index[native[0]] = Line(input_index, Record(native[0], native[1], line_no))
+            found = native(self.api, line)
+            if found is not None:
+                sent.add(found.custom_id, Line(input_index,
+                                               Record(found.custom_id, found.given, line_no)))
                 continue
             parsed = parse_line(line, line_no)
             if isinstance(parsed, Record):
-                index[ids.assign(parsed, input_index)] = Line(input_index, parsed)
-        return index
+                sent.add(ids.assign(parsed, input_index), Line(input_index, parsed))
+        return sent
 
     async def _lines(self, inputs: list[ObjectInfo]) -> AsyncIterator[tuple[int, int, bytes]]:
         for index, obj in enumerate(inputs):
             async for line_no, line in numbered_lines(self.files.read(obj, 0, obj.size - 1)):
                 yield index, line_no, line
 
-
-class CustomIds:
-    """The id each record is sent upstream with: its recordId when every provider accepts it
-    and it is not taken yet, else one made from its place in the input."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-
-    def assign(self, record: Record, input_index: int) -> str:
-        wanted = record.record_id
-        if not _CUSTOM_ID.match(wanted) or wanted in self._seen:
-            wanted = f"line-{input_index}-{record.line_no}"
-        self._seen.add(wanted)
-        return wanted
+    def _order_path(self, job: Job) -> Path:
+        return self.work_dir / job.job_id / "sent.jsonl"
 
 
 def _merged(upstream: Upstream, counts: Counts) -> Counts:
@@ -204,18 +210,6 @@ def _merged(upstream: Upstream, counts: Counts) -> Counts:
     local_errors = int(upstream.get("local_errors", 0))
     return Counts(upstream.get("total"), counts.processed + local_errors, counts.success,
                   counts.errors + local_errors, counts.input_tokens, counts.output_tokens)
-
-
-def _native(api: BatchAPI, line: bytes) -> tuple[str, dict[str, object]] | None:
-    """(custom id, the line) for a line already in the provider's own request format."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(value, dict) or "modelInput" in value:
-        return None
-    native_id = api.native_id(value)
-    return (native_id, value) if native_id is not None else None
 
 
 def _output(model_id: str, invocation: str, record: Record,

@@ -70,11 +70,13 @@ class UpstreamRequest:
 
 @dataclass(frozen=True)
 class Result:
-    """One request's outcome upstream, keyed by the custom id it was sent with."""
+    """One request's outcome upstream, keyed by the custom id it was sent with; or, from a
+    provider that answers in request order, by its place when the answer names no id."""
 
-    custom_id: str
+    custom_id: str | None
     completion: Completion | None = None
     error: tuple[int, str] | None = None  # (HTTP-like code, message)
+    position: int | None = None  # 0-based, among the requests as they were sent
 
 
 class BatchAPI(Protocol):
@@ -86,9 +88,10 @@ class BatchAPI(Protocol):
         """One line of the provider's batch input (RecordError if the prompt cannot be said
         in the provider's format)."""
 
-    def native_id(self, line: dict[str, Any]) -> str | None:
-        """The custom id of an input line already in the provider's own format, else None:
-        such lines go upstream as they are."""
+    def native(self, line: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """(custom id, the line to send) for an input line already in the provider's own
+        format, else None: such lines go upstream as they are, in the spelling the provider
+        documents."""
 
     async def submit(self, job: Job, requests: Path, count: int) -> Upstream:
         """Create the upstream batch from a JSONL file of `count` request lines."""

@@ -215,7 +215,10 @@ def test_the_seed_end_to_end_flow_runs_on_gemini(
 
     batch = upstream_of(fake, f"gemini-e2e-{timestamp}")
     assert batch.model == f"models/{model_id}"
-    assert sent_lines(fake, batch) == [json.loads(x) for x in jsonl_content.splitlines()]
+    # Gemini reads a line's key from `key` only: the seed's `metadata.key` goes up as `key`.
+    assert sent_lines(fake, batch) == [
+        {"key": line["metadata"]["key"], "request": line["request"]}
+        for line in map(json.loads, jsonl_content.splitlines())]
     lines = read_lines(s3_client, "gemini-output", f"{job_id(job_arn)}/batch_{timestamp}.jsonl.out")
     assert [line["recordId"] for line in lines] == ["request-1", "request-2", "request-3"]
     for i, line in enumerate(lines, 1):

@@ -98,6 +98,14 @@ def native_key(line: JsonObject) -> str | None:
     return line_key(line)
 
 
+def native_line(line: JsonObject) -> tuple[str, JsonObject] | None:
+    """(key, the line as Gemini documents it: `{"key", "request"}`) for a line already in
+    Gemini's batch format, whichever spelling of the key it came with; else None. Gemini reads
+    the key from `key` only, so a line keyed by `metadata.key` would come back keyless."""
+    key = native_key(line)
+    return (key, {"key": key, "request": line["request"]}) if key is not None else None
+
+
 def line_key(line: JsonObject) -> str | None:
     metadata = line.get("metadata")
     key = line.get("key")
@@ -111,12 +119,17 @@ def read_result(line: JsonObject) -> tuple[str, Outcome] | None:
     key = line_key(line)
     if key is None:
         return None
+    return key, read_outcome(line)
+
+
+def read_outcome(line: JsonObject) -> Outcome:
+    """What a batch output line answers: its response, or its error."""
     if "error" in line:
-        return key, gemini_error(line["error"])
+        return gemini_error(line["error"])
     try:
-        return key, from_gemini(line.get("response"))
+        return from_gemini(line.get("response"))
     except ValueError as exc:
-        return key, (502, f"Gemini answered with an unreadable response: {exc}")
+        return 502, f"Gemini answered with an unreadable response: {exc}"
 
 
 _FINISH_REASONS = {"STOP": "end_turn", "MAX_TOKENS": "max_tokens"}

@@ -67,8 +67,9 @@ class AnthropicBatch:
         params = to_anthropic_params(request.prompt, self._model_name(request.model_id))
         return orjson.dumps(batch_request(request.custom_id, params))
 
-    def native_id(self, line: dict[str, Any]) -> str | None:
-        return native_custom_id(line)
+    def native(self, line: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        custom_id = native_custom_id(line)
+        return (custom_id, line) if custom_id is not None else None
 
     async def submit(self, job: Job, requests: Path, count: int) -> Upstream:
         _check_limits(requests, count)

@@ -33,7 +33,13 @@ from bifrost_py.domain.jobs import (
     Counts,
     Job,
 )
-from bifrost_py.domain.records.gemini import batch_line, gemini_error, native_key, read_result
+from bifrost_py.domain.records.gemini import (
+    batch_line,
+    gemini_error,
+    native_line,
+    read_outcome,
+    read_result,
+)
 from bifrost_py.domain.records.neutral import Completion, JsonObject
 from bifrost_py.ports.upstream import (
     Poll,
@@ -74,8 +80,8 @@ class GeminiBatch:
     def request_line(self, request: UpstreamRequest) -> bytes:
         return batch_line(request.custom_id, request.prompt)
 
-    def native_id(self, line: dict[str, Any]) -> str | None:
-        return native_key(line)
+    def native(self, line: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        return native_line(line)
 
     async def submit(self, job: Job, requests: Path, count: int) -> Upstream:
         """Upload the request file, create the batch from it."""
@@ -165,22 +171,26 @@ def responses_file(operation: JsonObject) -> str | None:
 
 
 def read_results(path: Path) -> Iterator[Result]:
-    """The results in a downloaded responses file; lines that name no request are skipped."""
+    """The results in a downloaded responses file. Gemini writes them in request order, so an
+    answer without its key is the answer to the request in its place."""
     with open(path, "rb") as lines:
-        for number, raw in enumerate(lines, 1):
+        position = -1
+        for raw in lines:
             if not raw.strip():
                 continue
+            position += 1
             try:
                 line = json.loads(raw)
             except ValueError:
                 line = None
-            found = read_result(line) if isinstance(line, dict) else None
-            if found is None:
-                log.warning("Gemini responses line %d names no request; skipped", number)
+            if not isinstance(line, dict) or not ("response" in line or "error" in line):
+                log.warning("Gemini responses line %d is no answer; skipped", position + 1)
                 continue
-            key, outcome = found
-            yield (Result(key, completion=outcome) if isinstance(outcome, Completion)
-                   else Result(key, error=outcome))
+            keyed = read_result(line)
+            key, outcome = keyed if keyed is not None else (None, read_outcome(line))
+            yield (Result(key, completion=outcome, position=position)
+                   if isinstance(outcome, Completion)
+                   else Result(key, error=outcome, position=position))
 
 
 def _batch_of(operation: JsonObject) -> JsonObject:

@@ -61,8 +61,9 @@ class OpenAIBatch:
                                           model=self._model_name(request.model_id),
                                           url=self._url))
 
-    def native_id(self, line: dict[str, Any]) -> str | None:
-        return native_custom_id(line)
+    def native(self, line: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        custom_id = native_custom_id(line)
+        return (custom_id, line) if custom_id is not None else None
 
     async def submit(self, job: Job, requests: Path, count: int) -> Upstream:
         with self._errors():
