@@ -90,6 +90,11 @@ InvalidAccessKeyId = _error("InvalidAccessKeyId", 403,
 SignatureDoesNotMatch = _error("SignatureDoesNotMatch", 403,
                                "The request signature we calculated does not match the signature "
                                "you provided.")
+MalformedTrailerError = _error("MalformedTrailerError", 400,
+                              "The request contained trailing data that was not well-formed or "
+                              "did not conform to our published schema.")
+InvalidStorageClass = _error("InvalidStorageClass", 400,
+                             "The storage class you specified is not valid")
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
 ServiceUnavailable = _error("ServiceUnavailable", 503,
                             "The service is unavailable. Please retry.")

@@ -145,6 +145,16 @@ def check_read(conditions: Conditions, obj: ObjectInfo) -> None:
             raise NotModified(headers={"ETag": obj.etag})
 
 
+def check_copy_source(conditions: Conditions, source: ObjectInfo) -> None:
+    """A copy's x-amz-copy-source-if-* preconditions: as on a read, but a copy that would read
+    as "not modified" fails its precondition (412), as S3 answers it."""
+    try:
+        check_read(conditions, source)
+    except NotModified:
+        failed = "If-None-Match" if conditions.if_none_match else "If-Modified-Since"
+        raise PreconditionFailed(Condition=f"x-amz-copy-source-{failed}") from None
+
+
 def check_write(conditions: Conditions, existing: ObjectInfo | None) -> None:
     """PUT / CompleteMultipartUpload / DELETE preconditions, checked inside the write."""
     if conditions.if_none_match:

@@ -107,7 +107,13 @@ class Uploads(Protocol):
 
     async def complete(self, upload: Upload, requested: list[CompletedPart],
                        conditions: Conditions, full_checksum: str | None = None,
-                       ) -> ObjectInfo: ...
+                       max_size: int = 2**63) -> ObjectInfo:
+        """Publish the named parts as the object (`full_checksum`: the one the completion
+        gave for the whole object, checked)."""
+
+    async def completed(self, bucket: str, key: str, upload_id: str) -> ObjectInfo | None:
+        """What an upload completed in the last day made: S3 answers a repeated completion as
+        it answered the first."""
 
 
 class FileMirror(Protocol):

@@ -103,4 +103,20 @@ MIGRATIONS: list[str] = [
         tenant  TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 6: multipart uploads completed in the last day, so a repeated completion gets the answer
+    # the first one got.
+    """
+    CREATE TABLE completed_uploads (
+        upload_id      TEXT PRIMARY KEY,
+        bucket         TEXT NOT NULL,
+        key            TEXT NOT NULL,
+        size           INTEGER NOT NULL,
+        etag           TEXT NOT NULL,
+        checksum_algorithm TEXT,
+        checksum       TEXT,
+        checksum_type  TEXT,
+        completed      REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX completed_uploads_by_time ON completed_uploads (completed);
+    """,
 ]

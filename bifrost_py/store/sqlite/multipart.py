@@ -14,6 +14,8 @@ from bifrost_py.errors import BadDigest, NoSuchUpload
 from bifrost_py.ports.files import Blob
 from bifrost_py.store.sqlite.objects import ObjectStore, require_bucket
 
+COMPLETION_MEMORY = 24 * 3600.0
+
 
 class Uploads:
     def __init__(self, objects: ObjectStore) -> None:
@@ -100,9 +102,10 @@ class Uploads:
         self.blobs.delete_later(await self.db.transaction(delete))
 
     async def complete(self, upload: Upload, requested: list[CompletedPart],
-                       conditions: Conditions, full_checksum: str | None = None) -> ObjectInfo:
+                       conditions: Conditions, full_checksum: str | None = None,
+                       max_size: int = 2**63) -> ObjectInfo:
         stored = {p.part_number: p for p in await self.parts(upload.upload_id)}
-        chosen = chosen_parts(requested, stored)
+        chosen = chosen_parts(upload, requested, stored, max_size)
         checksum = await self._checksum(upload, chosen, full_checksum)
         obj = ObjectInfo(
             bucket=upload.bucket, key=upload.key, size=sum(p.size for p in chosen),
@@ -117,29 +120,64 @@ class Uploads:
             _require_upload(conn, upload.upload_id)
             replaced = self.objects.replace(conn, obj, conditions)
             conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
+            _record_completion(conn, upload.upload_id, obj)
             return replaced
 
-        self.objects.retire(await self.db.transaction(publish), obj)
+        try:
+            replaced = await self.db.transaction(publish)
+        except NoSuchUpload:  # a concurrent completion of the same upload won
+            done = await self.completed(upload.bucket, upload.key, upload.upload_id)
+            if done is None:
+                raise
+            return done
+        self.objects.retire(replaced, obj)
         used = {p.blob for p in chosen}
         self.blobs.delete_later([p.blob for p in stored.values() if p.blob not in used])
         return obj
 
+    async def completed(self, bucket: str, key: str, upload_id: str) -> ObjectInfo | None:
+        """What a completed upload made, for a completion repeated after it succeeded."""
+        row = await self.db.fetchone(
+            "SELECT * FROM completed_uploads WHERE upload_id = ? AND bucket = ? AND key = ?",
+            (upload_id, bucket, key))
+        if row is None:
+            return None
+        return ObjectInfo(bucket=bucket, key=key, size=row["size"], etag=row["etag"],
+                          modified=row["completed"], content_type="",
+                          checksum_algorithm=row["checksum_algorithm"],
+                          checksum=row["checksum"], checksum_type=row["checksum_type"])
+
     async def _checksum(self, upload: Upload, chosen: list[Part],
                         full_checksum: str | None) -> str | None:
+        """The object's checksum; BadDigest if the one the completion gave differs."""
         algorithm = upload.checksum_algorithm
         if not algorithm:
             return None
         if upload.checksum_type != "FULL_OBJECT":
-            part_sums = [p.checksum for p in chosen]
-            return composite(algorithm, part_sums) if all(part_sums) else None  # type: ignore[arg-type]
-        whole = Checksum(algorithm)
-        async for chunk in self.blobs.read([(p.blob, p.size) for p in chosen], 0,
-                                           sum(p.size for p in chosen) - 1):
-            whole.update(chunk)
-        if full_checksum and full_checksum != whole.b64():
+            part_sums = [p.checksum for p in chosen if p.checksum]
+            value = composite(algorithm, part_sums) if len(part_sums) == len(chosen) else None
+        else:
+            whole = Checksum(algorithm)
+            async for chunk in self.blobs.read([(p.blob, p.size) for p in chosen], 0,
+                                               sum(p.size for p in chosen) - 1):
+                whole.update(chunk)
+            value = whole.b64()
+        if full_checksum and full_checksum.strip() != value:
             raise BadDigest(f"The {algorithm} you specified did not match the calculated "
                             "checksum.")
-        return whole.b64()
+        return value
+
+
+def _record_completion(conn: sqlite3.Connection, upload_id: str, obj: ObjectInfo) -> None:
+    """Remember a completion for a day: S3 answers a repeated one as it answered the first."""
+    conn.execute("DELETE FROM completed_uploads WHERE completed < ?",
+                 (obj.modified - COMPLETION_MEMORY,))
+    conn.execute(
+        "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, size, etag, "
+        "checksum_algorithm, checksum, checksum_type, completed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (upload_id, obj.bucket, obj.key, obj.size, obj.etag, obj.checksum_algorithm,
+         obj.checksum, obj.checksum_type, obj.modified))
 
 
 def _require_upload(conn: sqlite3.Connection, upload_id: str) -> None:

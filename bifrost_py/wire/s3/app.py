@@ -18,6 +18,7 @@ from bifrost_py.wire.asgi import header_dict, new_request_id
 from bifrost_py.wire.auth.credentials import Caller
 from bifrost_py.wire.auth.guard import Guard, permit
 from bifrost_py.wire.s3.errors import error_response, upstream_error
+from bifrost_py.wire.s3.features import check_features
 from bifrost_py.wire.s3.proxy import S3Proxy
 from bifrost_py.wire.s3.request import S3Request, parse_request
 from bifrost_py.wire.s3.routes import route
@@ -54,6 +55,7 @@ class S3App:
                 return await self.proxy.forward(scope, receive, send, caller)
             req = parse_request(request, headers, self.region, self.account_id, request_id)
             req.caller = caller
+            check_features(headers, self.account_id)
             handler = route(req)
             operation = handler.__name__
             response = await handler(req, self.files[provider])

@@ -25,6 +25,7 @@ from bifrost_py.errors import (
     InvalidArgument,
     InvalidDigest,
     InvalidRequest,
+    MalformedTrailerError,
     MaxMessageLengthExceeded,
     MissingContentLength,
 )
@@ -59,6 +60,7 @@ async def receive(req: S3Request, blobs: Blobs, max_size: int, inline: bool = Tr
     try:
         if blob.size != declared:
             raise IncompleteBody()
+        _check_trailers(req, decoder)
         if sha256 is not None:
             verify_body(req.caller, "s3", req.headers, sha256.hexdigest())
         _verify(req, blob.md5, wanted, blob.checksum, decoder)
@@ -96,9 +98,21 @@ def _decoder(req: S3Request) -> AwsChunkedDecoder | None:
 
 
 def _is_chunked(req: S3Request) -> bool:
-    encoding = req.headers.get("content-encoding", "")
-    sha = req.headers.get("x-amz-content-sha256", "")
-    return "aws-chunked" in encoding or sha.startswith("STREAMING-")
+    """The body is aws-chunked framed: its x-amz-content-sha256 says so. Content-Encoding
+    aws-chunked alone only names a coding to leave out of the stored Content-Encoding."""
+    return req.headers.get("x-amz-content-sha256", "").startswith("STREAMING-")
+
+
+def _check_trailers(req: S3Request, decoder: AwsChunkedDecoder | None) -> None:
+    """Every trailer x-amz-trailer declares arrived, and only in a framed body."""
+    declared = [t.strip().lower() for t in req.headers.get("x-amz-trailer", "").split(",")
+                if t.strip()]
+    if not declared:
+        return
+    received = decoder.trailers if decoder is not None else {}
+    missing = next((t for t in declared if t not in received), None)
+    if missing is not None:
+        raise MalformedTrailerError(TrailerHeader=missing)
 
 
 def _signed_body(req: S3Request) -> tuple[AsyncIterator[bytes], Any]:
@@ -161,10 +175,11 @@ def _verify(req: S3Request, md5: str, wanted: tuple[str, str] | None, checksum: 
         raise BadDigest(f"The {algorithm} you specified did not match the calculated checksum.")
 
 
-async def receive_small(req: S3Request, limit: int) -> bytes:
-    """A small body (an XML document) in memory, with the same framing and integrity checks."""
+async def receive_small(req: S3Request, limit: int, body_checksums: bool = True) -> bytes:
+    """A small body (an XML document) in memory, with the same framing and integrity checks;
+    `body_checksums` False where the x-amz-checksum-* headers describe something else."""
     try:
-        wanted = requested_algorithm(req.headers)
+        wanted = requested_algorithm(req.headers) if body_checksums else None
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
     decoder = _decoder(req)
@@ -174,6 +189,7 @@ async def receive_small(req: S3Request, limit: int) -> bytes:
         data += chunk
         if len(data) > limit:
             raise MaxMessageLengthExceeded()
+    _check_trailers(req, decoder)
     checksum = Checksum(wanted[0]) if wanted else None
     if checksum:
         checksum.update(bytes(data))

@@ -57,7 +57,7 @@ async def delete_bucket(req: S3Request, files: Files) -> Response:
 
 async def delete_objects(req: S3Request, files: Files) -> Response:
     doc = await xml.parse_request(await receive_small(req, xml.MAX_XML_BYTES), "Delete")
-    keys = [xml.text(o, "Key") for o in xml.children(doc, "Object")]
+    keys = [xml.text(o, "Key", strip=False) for o in xml.children(doc, "Object")]
     if not keys or len(keys) > MAX_DELETE_KEYS or any(k is None for k in keys):
         raise MalformedXML()
     valid = [k for k in keys if k and len(k.encode()) <= MAX_KEY_BYTES]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Mapping
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.utils import formatdate
 
 from bifrost_py.domain.checksums import ALGORITHMS, header_name
@@ -12,6 +15,8 @@ from bifrost_py.domain.objects import NewObject, ObjectInfo
 # Standard headers S3 stores with an object and returns on GET and HEAD.
 STORED = ("cache-control", "content-disposition", "content-encoding", "content-language",
           "expires")
+# Headers recorded with an object as they came and answered back on GET and HEAD.
+RECORDED = ("x-amz-server-side-encryption",)
 # GET query parameters that override response headers.
 OVERRIDES = {f"response-{h}": h for h in (*STORED, "content-type")}
 META = "x-amz-meta-"
@@ -20,14 +25,15 @@ DEFAULT_TYPE = "binary/octet-stream"
 
 def new_object(headers: Mapping[str, str], checksum_algorithm: str | None = None,
                checksum: str | None = None) -> NewObject:
-    stored = {h: headers[h] for h in STORED if h in headers}
+    stored = {h: headers[h] for h in (*STORED, *RECORDED) if h in headers}
+    # aws-chunked names the request's framing, never the object's own coding.
     encoding = ",".join(e for e in stored.get("content-encoding", "").split(",")
-                        if e.strip() and e.strip() != "aws-chunked")
+                        if e.strip() and e.strip().lower() != "aws-chunked")
     if encoding:
         stored["content-encoding"] = encoding
     else:
         stored.pop("content-encoding", None)
-    metadata = {k[len(META):]: v for k, v in headers.items() if k.startswith(META)}
+    metadata = {k[len(META):]: _metadata_in(v) for k, v in headers.items() if k.startswith(META)}
     checksum_type = headers.get("x-amz-checksum-type", "").upper() or None
     if checksum_algorithm and checksum_type is None:
         checksum_type = "FULL_OBJECT"
@@ -54,7 +60,7 @@ def object_headers(obj: ObjectInfo, query: dict[str, str], with_checksum: bool) 
         "content-type": obj.content_type,
         "accept-ranges": "bytes",
         **obj.headers,
-        **{META + k: v for k, v in obj.metadata.items()},
+        **{META + k: _metadata_out(v) for k, v in obj.metadata.items()},
     }
     if with_checksum and obj.checksum and obj.checksum_algorithm in ALGORITHMS:
         headers[header_name(obj.checksum_algorithm)] = obj.checksum
@@ -64,6 +70,33 @@ def object_headers(obj: ObjectInfo, query: dict[str, str], with_checksum: bool) 
         if param in query:
             headers[header] = query[param]
     return headers
+
+
+def recorded(stored: Mapping[str, str]) -> dict[str, str]:
+    """Of an object's or an upload's stored headers, those a write answers with."""
+    return {h: stored[h] for h in RECORDED if h in stored}
+
+
+def _metadata_in(raw: str) -> str:
+    """A metadata value as S3 keeps it: header bytes (which arrive as latin-1 text) read as
+    UTF-8 where they are UTF-8, and RFC 2047 encoded words decoded."""
+    try:
+        value = raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        value = raw
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        return value
+
+
+def _metadata_out(value: str) -> str:
+    """Header values are ASCII: S3 answers a value that is not as an RFC 2047 encoded word."""
+    if value.isascii():
+        return value
+    return f"=?UTF-8?B?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
 
 
 def http_date(timestamp: float) -> str:

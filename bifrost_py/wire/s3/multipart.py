@@ -10,13 +10,13 @@ from starlette.responses import Response
 from bifrost_py.domain.checksums import ALGORITHMS, header_name
 from bifrost_py.domain.digits import decimal
 from bifrost_py.domain.multipart import MAX_PARTS, CompletedPart
-from bifrost_py.domain.objects import NewObject, Part, Upload, validate_key
+from bifrost_py.domain.objects import NewObject, ObjectInfo, Part, Upload, validate_key
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import InvalidArgument, InvalidRange, InvalidRequest, MalformedXML
 from bifrost_py.ports.files import Files
 from bifrost_py.wire.s3 import xml
 from bifrost_py.wire.s3.body import receive, receive_small
-from bifrost_py.wire.s3.headers import new_object
+from bifrost_py.wire.s3.headers import new_object, recorded
 from bifrost_py.wire.s3.listing import owner, parse_max
 from bifrost_py.wire.s3.objects import copy_source
 from bifrost_py.wire.s3.ranges import RangeNotSatisfiable, parse_range
@@ -27,7 +27,7 @@ async def create_upload(req: S3Request, files: Files) -> Response:
     validate_key(req.key)
     await files.objects.bucket_for_write(req.store_bucket)
     upload = await files.uploads.create(req.store_bucket, req.key, _upload_object(req))
-    headers = _checksum_headers(upload)
+    headers = {**_checksum_headers(upload), **recorded(upload.headers)}
     return xml.response("InitiateMultipartUploadResult", {
         "Bucket": req.bucket, "Key": req.key, "UploadId": upload.upload_id}, headers)
 
@@ -54,15 +54,31 @@ async def upload_part_copy(req: S3Request, files: Files) -> Response:
 
 
 async def complete_upload(req: S3Request, files: Files) -> Response:
-    upload = await files.uploads.get(req.store_bucket, req.key, req.query["uploadId"])
-    body = await receive_small(req, xml.MAX_XML_BYTES)
-    requested = _completed_parts(await xml.parse_request(body, "CompleteMultipartUpload"))
-    full = req.headers.get(header_name(upload.checksum_algorithm or "CRC32"))
-    obj = await files.uploads.complete(upload, requested, req.conditions(), full)
+    obj = await _complete(req, files)
     return xml.response("CompleteMultipartUploadResult", {
         "Location": f"/{req.bucket}/{req.key}", "Bucket": req.bucket, "Key": req.key,
         "ETag": obj.etag, **_checksum_element(obj.checksum_algorithm, obj.checksum),
         "ChecksumType": obj.checksum_type})
+
+
+async def _complete(req: S3Request, files: Files) -> ObjectInfo:
+    """The object the completion makes; or, repeated after it succeeded, the one it made."""
+    upload_id = req.query["uploadId"]
+    done = await files.uploads.completed(req.store_bucket, req.key, upload_id)
+    if done is not None:
+        await _requested_parts(req)
+        return done
+    upload = await files.uploads.get(req.store_bucket, req.key, upload_id)
+    requested = await _requested_parts(req)
+    full = req.headers.get(header_name(upload.checksum_algorithm or "CRC32"))
+    return await files.uploads.complete(upload, requested, req.conditions(), full,
+                                        files.max_object_size)
+
+
+async def _requested_parts(req: S3Request) -> list[CompletedPart]:
+    # A completion's x-amz-checksum-* headers are the whole object's, not its body's.
+    body = await receive_small(req, xml.MAX_XML_BYTES, body_checksums=False)
+    return _completed_parts(await xml.parse_request(body, "CompleteMultipartUpload"))
 
 
 async def abort_upload(req: S3Request, files: Files) -> Response:

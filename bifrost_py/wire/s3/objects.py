@@ -8,7 +8,13 @@ from urllib.parse import unquote
 from starlette.responses import Response, StreamingResponse
 
 from bifrost_py.domain.digits import decimal
-from bifrost_py.domain.objects import Conditions, ObjectInfo, check_read, validate_key
+from bifrost_py.domain.objects import (
+    Conditions,
+    ObjectInfo,
+    check_copy_source,
+    check_read,
+    validate_key,
+)
 from bifrost_py.domain.tenancy import stored_bucket
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import (
@@ -25,6 +31,7 @@ from bifrost_py.wire.s3.headers import (
     copied,
     new_object,
     object_headers,
+    recorded,
     replace_checksum,
 )
 from bifrost_py.wire.s3.ranges import RangeNotSatisfiable, content_range, parse_range
@@ -38,7 +45,7 @@ async def put_object(req: S3Request, files: Files) -> Response:
     new = new_object(req.headers, blob.checksum_algorithm, blob.checksum)
     obj = await files.objects.put(req.store_bucket, req.key, [blob], f'"{blob.md5}"', new,
                                   req.conditions())
-    return Response(headers={"ETag": obj.etag, **_checksum_headers(obj)})
+    return Response(headers={"ETag": obj.etag, **_checksum_headers(obj), **recorded(obj.headers)})
 
 
 async def get_object(req: S3Request, files: Files) -> Response:
@@ -97,7 +104,7 @@ async def copy_object(req: S3Request, files: Files) -> Response:
     obj = await files.objects.put(req.store_bucket, req.key, [blob], f'"{blob.md5}"',
                                   new, req.conditions())
     return xml.response("CopyObjectResult", {"LastModified": iso(obj.modified),
-                                             "ETag": obj.etag})
+                                             "ETag": obj.etag}, recorded(obj.headers))
 
 
 async def copy_source(req: S3Request, files: Files) -> ObjectInfo:
@@ -109,10 +116,10 @@ async def copy_source(req: S3Request, files: Files) -> ObjectInfo:
                               "sourcebucket/sourcekey.", ArgumentName="x-amz-copy-source")
     source = await files.objects.get(stored_bucket(req.tenant, bucket), key)
     h = req.headers
-    check_read(Conditions(h.get("x-amz-copy-source-if-match", ""),
-                          h.get("x-amz-copy-source-if-none-match", ""),
-                          h.get("x-amz-copy-source-if-modified-since", ""),
-                          h.get("x-amz-copy-source-if-unmodified-since", "")), source)
+    check_copy_source(Conditions(h.get("x-amz-copy-source-if-match", ""),
+                                 h.get("x-amz-copy-source-if-none-match", ""),
+                                 h.get("x-amz-copy-source-if-modified-since", ""),
+                                 h.get("x-amz-copy-source-if-unmodified-since", "")), source)
     return source
 
 

@@ -52,8 +52,9 @@ def parse(data: bytes, root: str) -> dict[str, Any]:
         raise MalformedXML("The XML you provided was too large.")
     try:
         _check_depth(data)
+        # Whitespace is kept: a key may be nothing but spaces, and must be deletable.
         doc = xmltodict.parse(data, process_namespaces=False, force_list=lambda *_: True,
-                              disable_entities=True)
+                              disable_entities=True, strip_whitespace=False)
     except (ExpatError, ValueError) as exc:
         raise MalformedXML() from exc
     if not isinstance(doc, dict) or _local(next(iter(doc), "")) != root:
@@ -61,7 +62,7 @@ def parse(data: bytes, root: str) -> dict[str, Any]:
     element = doc[next(iter(doc))][0]
     if not isinstance(element, dict):
         return {}
-    return {_local(k): v for k, v in element.items() if not k.startswith("@")}
+    return {_local(k): v for k, v in element.items() if not k.startswith(("@", "#"))}
 
 
 def _check_depth(data: bytes) -> None:
@@ -86,21 +87,25 @@ def _check_depth(data: bytes) -> None:
     parser.Parse(data, True)
 
 
-def text(node: dict[str, Any], name: str) -> str | None:
-    """The text of the first `name` child of a parsed element, or None."""
+def text(node: dict[str, Any], name: str, strip: bool = True) -> str | None:
+    """The text of the first `name` child of a parsed element, or None; surrounding
+    whitespace removed unless `strip` is False (object keys keep theirs)."""
     values = node.get(name) or node.get(next((k for k in node if _local(k) == name), ""))
     if not values:
         return None
     value = values[0]
     if isinstance(value, dict):
         value = value.get("#text", "")
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    return value.strip() if strip else value
 
 
 def children(node: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """The `name` child elements of a parsed element, each as a dict of its own children."""
     found = node.get(name) or []
-    return [{_local(k): v for k, v in c.items()} if isinstance(c, dict) else {} for c in found]
+    return [{_local(k): v for k, v in c.items() if not k.startswith("#")} if isinstance(c, dict)
+            else {} for c in found]
 
 
 def _local(name: str) -> str:
