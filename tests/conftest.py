@@ -13,6 +13,9 @@ import pytest
 
 from bifrost_py.testing import RunningServer
 
+# pytester runs a user's own suite against the plugin (test_pytest_fixture.py).
+pytest_plugins = ["pytester"]
+
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIABIFROSTTEST00000",
                "AWS_SECRET_ACCESS_KEY": "bifrost-test-secret",
                "AWS_DEFAULT_REGION": "us-west-2"}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
+import logging
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -258,3 +260,18 @@ def test_a_wrong_secret_gets_s3s_own_refusal(
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert response["Error"]["Code"] == "SignatureDoesNotMatch"
     assert response["ResponseMetadata"]["HTTPHeaders"]["x-amz-request-id"] == "SIGNEDS3"
+
+
+def test_the_access_log_records_what_s3_answered_once_it_was_relayed(
+        s3: Any, bucket: str, caplog: pytest.LogCaptureFixture) -> None:
+    body = b"x" * (4 * 2**20)
+    with caplog.at_level(logging.INFO, logger="bifrost_py.access"):
+        s3.put_object(Bucket=bucket, Key="logged", Body=body)
+        assert s3.get_object(Bucket=bucket, Key="logged")["Body"].read() == body
+        with pytest.raises(ClientError):
+            s3.get_object(Bucket=bucket, Key="absent")
+        with pytest.raises(ClientError):
+            s3.head_bucket(Bucket="no-such-bucket-of-anyones")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "bifrost_py.access"]
+    assert [(line["operation"], line["status"]) for line in lines] == [
+        ("proxy", 200), ("proxy", 200), ("proxy", 404), ("proxy", 404)]

@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 
 def test_batch_job_answers_every_record(bifrost_s3: Any, bifrost_bedrock: Any) -> None:
     records = [{"recordId": f"q{i}", "modelInput": {
@@ -40,3 +42,32 @@ def test_batch_job_answers_every_record(bifrost_s3: Any, bifrost_bedrock: Any) -
     # with a config.toml (see the `bifrost_config` fixture).
     assert answers == {"q0": "echo: What is 0 + 0?", "q1": "echo: What is 1 + 1?",
                        "q2": "echo: What is 2 + 2?"}
+
+
+KEYS_CONFIG = """
+[[keys]]
+access_key_id = "AKIAPLUGINKEY0000000"
+secret_access_key = "plugin-secret"
+tenant = "suite"
+"""
+
+SUITE = """
+def test_the_clients_work(bifrost_s3, bifrost_bedrock):
+    bifrost_s3.create_bucket(Bucket="signed")
+    bifrost_s3.put_object(Bucket="signed", Key="k", Body=b"v")
+    assert bifrost_s3.get_object(Bucket="signed", Key="k")["Body"].read() == b"v"
+    assert bifrost_bedrock.list_model_invocation_jobs()["invocationJobSummaries"] == []
+"""
+
+
+def test_the_fixtures_sign_with_the_configs_own_key(pytester: pytest.Pytester) -> None:
+    """A user's suite whose config has [[keys]]: its fixtures' clients must be let in."""
+    pytester.makefile(".toml", config=KEYS_CONFIG)
+    pytester.makeconftest(
+        "import pytest\n\n"
+        "@pytest.fixture(scope='session')\n"
+        "def bifrost_config():\n"
+        f"    return {str(pytester.path / 'config.toml')!r}\n")
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

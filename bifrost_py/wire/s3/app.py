@@ -51,8 +51,8 @@ class S3App:
             provider = self.routing.provider(headers)
             permit(caller, "s3", provider)
             if provider not in self.files and self.proxy is not None:
-                access_log.record("s3", request_id, caller, "proxy", None, started)
-                return await self.proxy.forward(scope, receive, send, caller)
+                status = await self.proxy.forward(scope, receive, send, caller)
+                return access_log.record("s3", request_id, caller, "proxy", status, started)
             req = parse_request(request, headers, self.region, self.account_id, request_id)
             req.caller = caller
             check_features(headers, self.account_id)

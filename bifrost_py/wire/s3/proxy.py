@@ -63,8 +63,9 @@ class S3Proxy:
         self.tenancy = tenancy
 
     async def forward(self, scope: Scope, receive: Receive, send: Send,
-                      caller: Caller | None) -> None:
-        """Pass the request through; `caller` (None on an open server) signed its chunks."""
+                      caller: Caller | None) -> int | None:
+        """Pass the request through; `caller` (None on an open server) signed its chunks. The
+        status answered, or None when the client left before its request was read."""
         tenant, path = tenant_of(caller), _upstream_path(scope)
         hidden = self.tenancy.hidden(path, scope, tenant)
         if hidden is not None:
@@ -72,7 +73,7 @@ class S3Proxy:
         try:
             answer = await self._send(scope, receive, caller)
         except _ClientGone:
-            return
+            return None
         except AuthError as failure:  # a chunk signature did not verify: nothing was sent
             return await _error(dialect_error(failure, "s3"), scope, receive, send)
         except ChunkedError as exc:
@@ -87,7 +88,7 @@ class S3Proxy:
             except UpstreamError as failure:
                 return await _error(upstream_error(failure), scope, receive, send)
             return await _relay(answer, send, listed)
-        await _relay(answer, send)
+        return await _relay(answer, send)
 
     async def _send(self, scope: Scope, receive: Receive, caller: Caller | None) -> Relayed:
         raw_headers: RawHeaders = scope["headers"]
@@ -184,7 +185,7 @@ async def _read(answer: Relayed) -> bytes:
         await answer.aclose()
 
 
-async def _relay(answer: Relayed, send: Send, body: bytes | None = None) -> None:
+async def _relay(answer: Relayed, send: Send, body: bytes | None = None) -> int:
     """S3's answer, streamed back with its status and headers (hop-by-hop ones aside); or,
     given `body`, with that body instead."""
     try:
@@ -204,13 +205,14 @@ async def _relay(answer: Relayed, send: Send, body: bytes | None = None) -> None
         log.warning("S3 answer cut short: %s", failure.message)
     finally:
         await answer.aclose()
+    return answer.status
 
 
 async def _one(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
 
-async def _error(error: AwsError, scope: Scope, receive: Receive, send: Send) -> None:
+async def _error(error: AwsError, scope: Scope, receive: Receive, send: Send) -> int:
     request_id = new_request_id()
     response: Response = error_response(error, scope["method"], _upstream_path(scope),
                                         request_id)
@@ -218,6 +220,7 @@ async def _error(error: AwsError, scope: Scope, receive: Receive, send: Send) ->
     # The body may be partly unread: it must not be taken for the next request.
     response.headers["connection"] = "close"
     await response(scope, receive, send)
+    return error.status
 
 
 def _upstream_path(scope: Scope) -> str:
