@@ -5,7 +5,8 @@
 file upload). Each request is answered `echo: <last user text>` in a full Messages API response.
 
 Misbehaviour on cue: `fail_requests(n, status)`, `outcome` ("completed" | "failed" | "expired"),
-`hold`, and a request whose user text contains `FAIL` gets an `errored` result. `fake.requests`
+`hold`, `result_faults` (damage to every results stream served while it is set), and a request
+whose user text contains `FAIL` gets an `errored` result. `fake.requests`
 lists (method, path) received; `fake.batches` maps ids to `FakeBatch` (the body's `requests` as
 sent), whose state is brought up to date whenever the batch is looked at over HTTP.
 """
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bifrost_py.testing import ServerThread
+from tests.fakes.faults import ResultFaults
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 403: "permission_error", 404: "not_found_error", 413: "request_too_large",
@@ -69,8 +71,10 @@ class FakeBatch:
 
 
 class FakeAnthropic:
-    def __init__(self, api_key: str = "test-key", process_seconds: float = 0.2) -> None:
+    def __init__(self, api_key: str = "test-key", process_seconds: float = 0.2,
+                 result_faults: ResultFaults | None = None) -> None:
         self.api_key = api_key
+        self.result_faults = result_faults
         self.process_seconds = process_seconds
         self.outcome = "completed"
         self.requests: list[tuple[str, str]] = []
@@ -104,7 +108,7 @@ class FakeAnthropic:
     def reset(self) -> None:
         """Forget batches, requests and misbehaviour, so one server can serve many tests."""
         with self._lock:
-            self.outcome, self._hold = "completed", False
+            self.outcome, self._hold, self.result_faults = "completed", False, None
             self.requests.clear()
             self.batches.clear()
             self._failures.clear()
@@ -222,6 +226,8 @@ class FakeAnthropic:
             raise ApiError(400, f"Batch {batch.id} has not finished processing.")
         lines = batch.results[:]
         random.Random(batch.id).shuffle(lines)  # real results come in no particular order
+        if self.result_faults is not None:
+            lines = self.result_faults.apply(lines, lambda line: line["custom_id"])
         text = "".join(json.dumps(line) + "\n" for line in lines)
         return Response(text.encode(), 200, media_type="application/x-jsonl")
 

@@ -2,8 +2,10 @@
 
 `with FakeGemini() as fake:` then `genai.Client(api_key="test-key", http_options={"base_url":
 fake.url, "api_version": "v1beta"})`. Batches answer every request with `echo: <last user text>`
-after `process_seconds`. Batch state is derived from the clock whenever the fake is asked anything,
-so batches keep "running" while the fake is stopped, as a real provider's would.
+after `process_seconds`. An input file holds lines `{"key", "request"}`; a results file holds
+lines `{"key", "response" | "error"}` in input order (tests/fakes/README.md says where from).
+Batch state is derived from the clock whenever the fake is asked anything, so batches keep
+"running" while the fake is stopped, as a real provider's would.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bifrost_py.testing import ServerThread
+from tests.fakes.faults import ResultFaults
 
 Json = dict[str, Any]
 Handler = Callable[..., Awaitable[Response]]
@@ -33,6 +36,9 @@ Handler = Callable[..., Awaitable[Response]]
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
            404: "NOT_FOUND", 409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
            503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+# google.rpc.Code values: a google.rpc.Status inside a body (a per-request error, an operation's
+# error) carries these, where an HTTP error carries the HTTP status and the code's name.
+INVALID_ARGUMENT, INTERNAL = 3, 13
 _BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
 _OUTPUT_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
 PENDING, RUNNING = "BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"
@@ -86,11 +92,14 @@ class _Refused(Exception):
 
 
 class FakeGemini:
-    """`outcome`, `hold` and `process_seconds` may be changed at any time; `requests` records
-    (method, path) of every request, `files` and `batches` everything created, by resource name."""
+    """`outcome`, `hold`, `process_seconds` and `result_faults` may be changed at any time;
+    `requests` records (method, path) of every request, `files` and `batches` everything created,
+    by resource name."""
 
-    def __init__(self, api_key: str = "test-key", process_seconds: float = 0.2) -> None:
+    def __init__(self, api_key: str = "test-key", process_seconds: float = 0.2,
+                 result_faults: ResultFaults | None = None) -> None:
         self.api_key = api_key
+        self.result_faults = result_faults  # damage to the results of batches that end next
         self.process_seconds = process_seconds
         self.outcome = "completed"  # "completed" | "failed" | "expired", for batches created next
         self.hold = False  # True keeps unfinished batches running
@@ -248,28 +257,38 @@ class FakeGemini:
                                 else self._file_entries(str(file_name)))
         model_id = model.split("/", 1)[1]
         created = FakeBatch(f"batches/{_new_id()}", model, _field(batch, "displayName"), body,
-                            self.outcome, time.time(), [_result(e, model_id) for e in entries],
+                            self.outcome, time.time(),
+                            [_result(e, model_id, inline is not None) for e in entries],
                             input_error, inline is not None)
         created.updated = created.created
         self.batches[created.name] = created
         return _json(self._batch_json(created))
 
     def _file_entries(self, file_name: str) -> tuple[list[Json], str | None]:
-        """The input file's lines, or the error that will fail the batch: the file is missing or
-        a line is not a JSON object."""
+        """The input file's lines, or the error that will fail the batch when the file is missing.
+        Lines that are not JSON objects refuse the create itself, one message line per bad line,
+        as Gemini answers a file it cannot parse."""
         file = self.files.get(file_name)
         if file is None or not file.complete or file.deleted:
             return [], f"Input file {file_name} not found."
         entries: list[Json] = []
+        problems: list[str] = []
         for number, line in enumerate(file.data.decode("utf-8", "replace").splitlines(), 1):
+            if not line.strip():
+                continue
             try:
-                entry = json.loads(line) if line.strip() else {}
-            except json.JSONDecodeError:
-                entry = None
+                entry = json.loads(line)
+            except json.JSONDecodeError as bad:
+                problems.append(f"Error on line {number}: invalid JSON, near column {bad.colno}: "
+                                f"{bad.msg}")
+                continue
             if not isinstance(entry, dict):
-                return [], f"Input file {file_name} line {number} is not a JSON object."
-            if entry:
-                entries.append(entry)
+                problems.append(f"Error on line {number}: invalid JSON, near column 1: "
+                                "expected '{'")
+                continue
+            entries.append(entry)
+        if problems:
+            raise _Refused(400, "\n".join(problems))
         return entries, None
 
     async def _get_batch(self, request: Request, version: str, batch_id: str) -> Response:
@@ -278,7 +297,7 @@ class FakeGemini:
     async def _list_batches(self, request: Request, version: str) -> Response:
         batches = [b for b in reversed(self.batches.values()) if not b.deleted]
         # The list is of long-running operations: the SDK reads `operations`, not `batches`.
-        return _page(request, "operations", [self._batch_json(b) for b in batches])
+        return _page(request, "operations", [self._batch_json(b, listed=True) for b in batches])
 
     async def _cancel_batch(self, request: Request, version: str, batch_id: str) -> Response:
         batch = self._batch(batch_id)
@@ -323,11 +342,14 @@ class FakeGemini:
         batch.updated = batch.ended = time.time()
         if state == FAILED:
             message = batch.input_error or "Batch validation failed (the fake was told to fail)."
-            batch.error = _status(400, message)
-        elif processed or state == SUCCEEDED:
+            batch.error = _rpc_status(INVALID_ARGUMENT, message)
+        elif state != EXPIRED and (processed or state == SUCCEEDED):
+            # An expired batch has no results to retrieve, whatever it had answered.
             batch.output = self._write_output(batch, batch.results[:processed])
 
     def _write_output(self, batch: FakeBatch, results: list[Json]) -> Json:
+        if self.result_faults is not None:
+            results = self.result_faults.apply(results, _result_id)
         if batch.inline:
             return {"inlinedResponses": {"inlinedResponses": results}}
         batch_id = batch.name.removeprefix("batches/")
@@ -337,7 +359,8 @@ class FakeGemini:
         self.files[file.name] = file
         return {"responsesFile": file.name}
 
-    def _batch_json(self, batch: FakeBatch) -> Json:
+    def _batch_json(self, batch: FakeBatch, listed: bool = False) -> Json:
+        """The batch as a long-running operation; a list leaves inline responses out."""
         inputs = batch.body.get("batch", {})
         metadata: Json = {"@type": _BATCH_TYPE, "model": batch.model,
                           "inputConfig": _field(inputs, "inputConfig"),
@@ -347,17 +370,19 @@ class FakeGemini:
             metadata["displayName"] = batch.display_name
         if batch.ended is not None:
             metadata["endTime"] = _time(batch.ended)
-        if batch.output is not None:
-            metadata["output"] = batch.output
+        output = batch.output
+        if listed and output is not None and batch.inline:
+            output = {}
+        if output is not None:
+            metadata["output"] = output
         operation: Json = {"name": batch.name, "metadata": metadata}
         if batch.state in _ENDED:
             operation["done"] = True
             if batch.error is not None:
                 operation["error"] = batch.error
-            elif batch.output is not None:
-                operation["response"] = {"@type": _OUTPUT_TYPE, **batch.output}
+            elif output is not None:
+                operation["response"] = {"@type": _OUTPUT_TYPE, **output}
         return operation
-
 
 
 def _inline_entries(inline: Json) -> tuple[list[Json], str | None]:
@@ -367,18 +392,28 @@ def _inline_entries(inline: Json) -> tuple[list[Json], str | None]:
     return [r if isinstance(r, dict) else {} for r in requests], None
 
 
-def _result(entry: Json, model_id: str) -> Json:
-    """One result line: the request's `key` (or, as the seed writes it, `metadata`) with a
-    response, or a per-request error for a request without contents or asking to FAIL."""
-    result: Json = {name: entry[name] for name in ("key", "metadata") if name in entry}
+def _result(entry: Json, model_id: str, inline: bool) -> Json:
+    """One result: a file line carries the input line's `key` (and nothing for a line without
+    one: its place in the file is all that ties it to its request); an inline response carries
+    the request's `metadata`. Then a response, or a per-request google.rpc.Status for a request
+    without contents or asking to FAIL."""
+    echoed = "metadata" if inline else "key"
+    result: Json = {echoed: entry[echoed]} if echoed in entry else {}
     request = entry.get("request")
     if not _well_formed(request):
-        result["error"] = _status(400, "request needs contents: a list of {role, parts}.")
+        result["error"] = _rpc_status(INVALID_ARGUMENT,
+                                      "request needs contents: a list of {role, parts}.")
     elif re.search(r"\bFAIL\b", _last_user_text(request)):
-        result["error"] = _status(500, "fake per-request failure (FAIL in the prompt)")
+        result["error"] = _rpc_status(INTERNAL, "fake per-request failure (FAIL in the prompt)")
     else:
         result["response"] = _generate(request, model_id)
     return result
+
+
+def _result_id(result: Json) -> str | None:
+    """What names a result: a file line's `key`, an inline response's `metadata.key`."""
+    key = result.get("key", (result.get("metadata") or {}).get("key"))
+    return key if isinstance(key, str) else None
 
 
 def _well_formed(request: Any) -> TypeGuard[Json]:
@@ -401,7 +436,7 @@ def _generate(request: Json, model_id: str) -> Json:
                             "finishReason": finish, "index": 0}],
             "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion,
                               "totalTokenCount": prompt + completion},
-            "modelVersion": model_id}
+            "modelVersion": model_id, "responseId": _new_id()}
 
 
 def _last_user_text(request: Json) -> str:
@@ -465,8 +500,14 @@ def _json(value: Json, headers: dict[str, str] | None = None) -> Response:
 
 
 def _status(code: int, message: str, name: str | None = None) -> Json:
-    """A google.rpc.Status: the shape of every error, whole-request, batch or per-request."""
+    """The `error` of an HTTP error answer: the HTTP status, its google.rpc.Code name, a message."""
     return {"code": code, "message": message, "status": name or _STATUS.get(code, "UNKNOWN")}
+
+
+def _rpc_status(code: int, message: str) -> Json:
+    """A google.rpc.Status inside a body (a per-request error, a failed operation's error): a
+    google.rpc.Code value and a message, no HTTP status and no `status` name."""
+    return {"code": code, "message": message}
 
 
 async def _body(request: Request) -> Json:

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from bifrost_py.testing import ServerThread
 from tests.fakes.chat import _completion, _text
+from tests.fakes.faults import ResultFaults
 
 _TERMINAL = {"completed", "failed", "expired", "cancelled"}
 _LINE_URLS = {False: {"/v1/chat/completions"}, True: {"/chat/completions"}}
@@ -96,10 +97,14 @@ class _Batch:
 
 class FakeOpenAI:
     """`outcome` ("completed" | "failed" | "expired") and `hold` apply to batches created after
-    they are set; `requests` lists (method, path) received; `files` and `batches` hold the state."""
+    they are set, `result_faults` to output and error files written after it is set (each file
+    damaged on its own); `requests` lists (method, path) received; `files` and `batches` hold the
+    state."""
 
-    def __init__(self, api_key: str = "test-key", process_seconds: float = 0.2) -> None:
+    def __init__(self, api_key: str = "test-key", process_seconds: float = 0.2,
+                 result_faults: ResultFaults | None = None) -> None:
         self.api_key = api_key
+        self.result_faults = result_faults
         self.process_seconds = process_seconds
         self.outcome = "completed"
         self.hold = False
@@ -247,8 +252,11 @@ class FakeOpenAI:
             "created_at": int(now), "in_progress_at": None, "expires_at": int(now) + 86400,
             "finalizing_at": None, "completed_at": None, "failed_at": None, "expired_at": None,
             "cancelling_at": None, "cancelled_at": None, "metadata": params.get("metadata"),
-            "request_counts": {"total": 0, "completed": 0, "failed": 0}}
+            "request_counts": {"total": 0, "completed": 0, "failed": 0}, "model": None,
+            "usage": None}
         requests, errors = self._validate(params["input_file_id"], call.azure)
+        obj["model"] = next((r["body"].get("model") for r in requests
+                             if isinstance(r["body"], dict)), None)
         if not errors and self.outcome == "failed":
             errors = [_batch_error("token_limit_exceeded", "Enqueued token limit reached for "
                                    "this model in organization org-fake. Please try again later.")]
@@ -324,7 +332,8 @@ class FakeOpenAI:
         batch.done = min(cap, int(total * (phase - 0.2) / 0.6))
         answered = sum(ok for ok, _ in batch.results[:batch.done])
         obj.update(status="in_progress", in_progress_at=int(at), request_counts={
-            "total": total, "completed": answered, "failed": batch.done - answered})
+            "total": total, "completed": answered, "failed": batch.done - answered},
+            usage=_usage(batch.results[:batch.done]))
         if batch.held or phase < 0.8:
             return
         if batch.outcome == "expired":
@@ -352,7 +361,10 @@ class FakeOpenAI:
     def _result_file(self, filename: str, lines: list[dict[str, Any]]) -> str | None:
         if not lines:
             return None
-        text = "".join(json.dumps(line) + "\n" for line in _shuffled(lines))
+        lines = _shuffled(lines)
+        if self.result_faults is not None:
+            lines = self.result_faults.apply(lines, lambda line: line["custom_id"])
+        text = "".join(json.dumps(line) + "\n" for line in lines)
         return self._store(filename, "batch_output", text.encode()).id
 
 
@@ -395,6 +407,16 @@ def _result(request: dict[str, Any], number: int) -> tuple[bool, dict[str, Any]]
     if re.search(r"\bFAIL\b", _text(last.get("content"))):
         return False, _refused(custom_id, "The request was refused (fake FAIL cue).")
     return True, _output_line(custom_id, 200, _completion(body, number))
+
+
+def _usage(done: list[tuple[bool, dict[str, Any]]]) -> dict[str, Any]:
+    """The batch's token usage: the sum over the chat completions answered so far."""
+    counts = [line["response"]["body"]["usage"] for ok, line in done if ok]
+    prompt = sum(count["prompt_tokens"] for count in counts)
+    completion = sum(count["completion_tokens"] for count in counts)
+    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + completion}
 
 
 def _refused(custom_id: str, message: str) -> dict[str, Any]:

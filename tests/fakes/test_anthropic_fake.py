@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
-from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
+from anthropic.types import Message
+from anthropic.types.messages import (
+    MessageBatch,
+    MessageBatchIndividualResponse,
+    MessageBatchRequestCounts,
+)
+from anthropic.types.shared import ErrorResponse, InvalidRequestError
 
 from tests.fakes.anthropic_fake import FakeAnthropic
+from tests.fakes.faults import ResultFaults
 
 MODEL = "claude-3-5-haiku-20241022"
 
@@ -263,3 +271,52 @@ def test_stop_and_start_keep_the_state(fake: FakeAnthropic, client: anthropic.An
         client.messages.batches.retrieve(batch.id)
     fake.start()
     assert wait_ended(client, batch.id).request_counts.succeeded == 1
+
+
+# -- behaviours pinned to independent sources (tests/fakes/README.md names them) ---------------
+
+
+def test_objects_have_exactly_the_sdks_members(client: anthropic.Anthropic) -> None:
+    batch = client.messages.batches.create(requests=[request("ok", "hi"), request("no", "FAIL")])
+    assert set(batch.to_dict(exclude_none=False)) == set(MessageBatch.model_fields)
+    ended = wait_ended(client, batch.id)
+    counts = ended.request_counts
+    assert set(counts.to_dict()) == set(MessageBatchRequestCounts.model_fields)
+    raw = client.messages.batches.with_raw_response.results(batch.id).http_response
+    lines = [json.loads(line) for line in raw.read().decode().splitlines()]
+    by_id = {line["custom_id"]: line for line in lines}
+    assert set(by_id) == {"ok", "no"} and all(set(line) == {"custom_id", "result"}
+                                               for line in lines)
+    succeeded, errored = by_id["ok"]["result"], by_id["no"]["result"]
+    assert set(succeeded) == {"type", "message"}
+    assert set(succeeded["message"]) <= set(Message.model_fields)
+    assert set(errored) == {"type", "error"}
+    assert set(errored["error"]) <= set(ErrorResponse.model_fields)
+    assert set(errored["error"]["error"]) == set(InvalidRequestError.model_fields)
+
+
+def test_error_answers_have_the_sdks_envelope(fake: FakeAnthropic,
+                                              client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        client.messages.batches.retrieve("msgbatch_missing")
+    body = caught.value.response.json()
+    assert set(body) <= set(ErrorResponse.model_fields) and body["type"] == "error"
+    assert caught.value.response.headers["request-id"] == body["request_id"]
+
+
+# -- result faults -----------------------------------------------------------------------------
+
+
+def test_result_faults_drop_duplicate_and_reorder(fake: FakeAnthropic,
+                                                  client: anthropic.Anthropic) -> None:
+    ids = [f"r{number}" for number in range(6)]
+    batch = client.messages.batches.create(requests=[request(i, i) for i in ids])
+    wait_ended(client, batch.id)
+    undamaged = [line.custom_id for line in client.messages.batches.results(batch.id)]
+    fake.result_faults = ResultFaults(drop={"r1"}, duplicate={"r4"}, drop_every=3, shuffle=True)
+    damaged = [line.custom_id for line in client.messages.batches.results(batch.id)]
+    expected = [i for n, i in enumerate(undamaged, 1) if i != "r1" and n % 3]
+    expected += ["r4"] * ("r4" in expected)
+    assert sorted(damaged) == sorted(expected) and damaged != expected
+    assert [line.custom_id for line in client.messages.batches.results(batch.id)] == damaged
+    assert client.messages.batches.retrieve(batch.id).request_counts.succeeded == 6

@@ -284,3 +284,28 @@ def test_stop_and_start_keep_jobs_running(fake: FakeBedrock, s3: Any, bucket: st
         time.sleep(0.02)  # the job runs on while the port is closed
     fake.start()
     assert wait(client, arn)[0]["status"] == "Completed"
+
+
+# -- behaviours pinned to independent sources (tests/fakes/README.md names them) ---------------
+
+# The members the Bedrock user guide gives an output line, an error and the manifest.
+DOC_ANSWER = {"recordId", "modelInput", "modelOutput"}
+DOC_FAILURE = {"recordId", "modelInput", "error"}
+DOC_ERROR = {"errorCode", "errorMessage"}
+DOC_MANIFEST = {"totalRecordCount", "processedRecordCount", "successRecordCount",
+                "errorRecordCount", "inputTokenCount", "outputTokenCount"}
+
+
+def test_outputs_have_the_documented_shape(fake: FakeBedrock, s3: Any, bucket: str) -> None:
+    client = bedrock(fake)
+    uri = put(s3, bucket, "in.jsonl", [record("hello"), record("please FAIL", "mine")])
+    job, _ = wait(client, create(client, uri, f"s3://{bucket}/out"))
+    job_id = job["jobArn"].rsplit("/", 1)[1]
+    answer, failure = read(s3, bucket, f"out/{job_id}/in.jsonl.out")
+    assert set(answer) == DOC_ANSWER and set(failure) == DOC_FAILURE
+    assert set(failure["error"]) == DOC_ERROR and isinstance(failure["error"]["errorCode"], int)
+    # A record without an id is given one of eleven alphanumeric characters.
+    assert len(answer["recordId"]) == 11 and answer["recordId"].isalnum()
+    assert failure["recordId"] == "mine"
+    [manifest] = read(s3, bucket, f"out/{job_id}/manifest.json.out")
+    assert set(manifest) == DOC_MANIFEST

@@ -12,6 +12,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
+from tests.fakes.faults import ResultFaults
 from tests.fakes.gemini_fake import FakeGemini
 
 MODEL = "gemini-2.0-flash"
@@ -89,9 +90,8 @@ def test_upload_get_list_delete_files(fake: FakeGemini) -> None:
 
 def test_batch_from_file_runs_to_completion(fake: FakeGemini) -> None:
     sdk = client(fake)
-    seed_style = {"request": {"contents": [{"parts": [{"text": "old"}]}]}, "metadata": {"key": "s"}}
     source = upload(sdk, [line("a", "hello", systemInstruction={"parts": [{"text": "be kind"}]}),
-                          line("b", "please FAIL"), seed_style, "\n",
+                          line("b", "please FAIL"), "\n",
                           line("c", "long answer", generationConfig={"maxOutputTokens": 1})])
     assert source.name is not None
     job = sdk.batches.create(model=MODEL, src=source.name, config={"display_name": "nightly"})
@@ -101,22 +101,22 @@ def test_batch_from_file_runs_to_completion(fake: FakeGemini) -> None:
     job = wait(sdk, job.name)
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED and job.end_time is not None
     lines = results(sdk, job)
-    assert [x.get("key") for x in lines] == ["a", "b", None, "c"]
+    assert [x.get("key") for x in lines] == ["a", "b", "c"]
     answer = lines[0]["response"]
     assert answer["candidates"][0]["content"] == {"role": "model",
                                                   "parts": [{"text": "echo: hello"}]}
     assert answer["candidates"][0]["finishReason"] == "STOP"
     assert answer["usageMetadata"] == {"promptTokenCount": 4, "candidatesTokenCount": 3,
                                        "totalTokenCount": 7}
-    assert lines[1]["error"]["status"] == "INTERNAL" and "response" not in lines[1]
-    assert lines[2]["metadata"] == {"key": "s"} and "response" in lines[2]
-    assert lines[3]["response"]["candidates"][0]["finishReason"] == "MAX_TOKENS"
+    assert lines[1]["error"]["code"] == 13 and "response" not in lines[1]  # google.rpc.Code
+    assert lines[2]["response"]["candidates"][0]["finishReason"] == "MAX_TOKENS"
     operation = raw(sdk, str(job.name))
     assert operation["done"] is True
-    assert operation["metadata"]["batchStats"] == {"requestCount": "4",
-                                                   "successfulRequestCount": "3",
+    assert operation["metadata"]["batchStats"] == {"requestCount": "3",
+                                                   "successfulRequestCount": "2",
                                                    "failedRequestCount": "1"}
     assert job.dest is not None
+    assert job.dest.file_name == f"files/batch-{job.name.removeprefix('batches/')}"
     assert operation["metadata"]["output"] == {"responsesFile": job.dest.file_name}
 
 
@@ -148,6 +148,9 @@ def test_inline_requests(fake: FakeGemini) -> None:
     [only] = job.dest.inlined_responses
     assert only.metadata == {"key": "i"} and only.response is not None
     assert only.response.text == "echo: inline"
+    # A list leaves inline responses out; a get of the batch has them.
+    [listed] = list(sdk.batches.list())
+    assert listed.dest is not None and listed.dest.inlined_responses is None
 
 
 def test_list_batches(fake: FakeGemini) -> None:
@@ -190,29 +193,34 @@ def test_outcome_failed(fake: FakeGemini) -> None:
     job = wait(sdk, str(sdk.batches.create(model=MODEL, src=source.name).name))
     assert job.state == types.JobState.JOB_STATE_FAILED and job.dest is None
     assert job.error is None  # the SDK drops the operation's error on the Gemini API
-    assert raw(sdk, str(job.name))["error"]["code"] == 400
+    error = raw(sdk, str(job.name))["error"]
+    assert error["code"] == 3 and set(error) == {"code", "message"}  # INVALID_ARGUMENT
 
 
-def test_invalid_json_line_fails_the_batch(fake: FakeGemini) -> None:
+def test_a_file_gemini_cannot_parse_refuses_the_create(fake: FakeGemini) -> None:
     sdk = client(fake)
-    source = upload(sdk, [line("a", "x"), "{not json\n"])
+    source = upload(sdk, [line("a", "x"), "{not json\n", "[1]\n"])
     assert source.name is not None
-    job = wait(sdk, str(sdk.batches.create(model=MODEL, src=source.name).name))
-    assert job.state == types.JobState.JOB_STATE_FAILED
-    assert "line 2" in raw(sdk, str(job.name))["error"]["message"]
+    with pytest.raises(errors.ClientError) as refused:
+        sdk.batches.create(model=MODEL, src=source.name)
+    assert refused.value.code == 400 and refused.value.status == "INVALID_ARGUMENT"
+    message = str(refused.value.message)
+    assert message.startswith("Error on line 2: invalid JSON") and "Error on line 3" in message
+    assert fake.batches == {}
 
 
-def test_outcome_expired_answers_half(fake: FakeGemini) -> None:
+def test_outcome_expired_has_no_results(fake: FakeGemini) -> None:
     sdk = client(fake)
     fake.outcome = "expired"
     source = upload(sdk, [line(str(i), f"q{i}") for i in range(4)])
     assert source.name is not None
     job = wait(sdk, str(sdk.batches.create(model=MODEL, src=source.name).name))
-    assert job.state == types.JobState.JOB_STATE_EXPIRED
-    assert [x["key"] for x in results(sdk, job)] == ["0", "1"]
-    stats = raw(sdk, str(job.name))["metadata"]["batchStats"]
-    assert stats == {"requestCount": "4", "successfulRequestCount": "2",
-                     "pendingRequestCount": "2"}
+    assert job.state == types.JobState.JOB_STATE_EXPIRED and job.dest is None
+    operation = raw(sdk, str(job.name))
+    assert "output" not in operation["metadata"] and "response" not in operation
+    assert operation["metadata"]["batchStats"] == {"requestCount": "4",
+                                                   "successfulRequestCount": "2",
+                                                   "pendingRequestCount": "2"}
 
 
 def test_wrong_key_is_401(fake: FakeGemini) -> None:
@@ -260,3 +268,97 @@ def test_stop_and_start_keep_state_and_v1_is_served(fake: FakeGemini) -> None:
     v1 = client(fake, version="v1")
     assert v1.batches.get(name=str(job.name)).state == types.JobState.JOB_STATE_SUCCEEDED
     assert ("GET", f"/v1/{job.name}") in fake.requests
+
+
+# -- behaviours pinned to independent sources (tests/fakes/README.md names them) ---------------
+
+# The batch guide's own input file example: a `key` and a `request` on each line, the request in
+# REST field names (snake_case accepted, as proto JSON parsing does).
+DOC_EXAMPLE = [
+    {"key": "request-1", "request": {"contents": [{"parts": [{"text": "Photosynthesis?"}]}],
+                                     "generation_config": {"temperature": 0.7}}},
+    {"key": "request-2", "request": {"contents": [{"parts": [{"text": "Pizza ingredients?"}]}]}},
+]
+# The members a results line had in the cookbook's recorded run: `key` beside `response`, never
+# inside a `metadata`.
+RECORDED_LINE = {"key", "response"}
+RECORDED_RESPONSE = {"candidates", "usageMetadata", "modelVersion", "responseId"}
+RECORDED_CANDIDATE = {"content", "finishReason", "index"}
+
+
+def run_file(fake: FakeGemini, lines: list[Any]) -> list[dict[str, Any]]:
+    sdk = client(fake)
+    source = upload(sdk, lines)
+    assert source.name is not None
+    job = wait(sdk, str(sdk.batches.create(model=MODEL, src=source.name).name))
+    assert job.state == types.JobState.JOB_STATE_SUCCEEDED
+    return results(sdk, job)
+
+
+def test_results_have_the_documented_and_recorded_shape(fake: FakeGemini) -> None:
+    lines = run_file(fake, DOC_EXAMPLE)
+    assert [x["key"] for x in lines] == ["request-1", "request-2"]  # in input order
+    for result in lines:
+        assert set(result) == RECORDED_LINE
+        assert set(result["response"]) == RECORDED_RESPONSE
+        assert set(result["response"]["candidates"][0]) == RECORDED_CANDIDATE
+        # The SDK's own model of a response (extra fields forbidden) reads every member.
+        types.GenerateContentResponse.model_validate(result["response"])
+
+
+def test_the_key_is_read_from_key_only_and_a_keyless_line_keeps_its_place(
+        fake: FakeGemini) -> None:
+    seed_form = {"request": {"contents": [{"parts": [{"text": "old"}]}]},
+                 "metadata": {"key": "s"}}
+    lines = run_file(fake, [line("a", "first"), seed_form, line("c", "third")])
+    assert [x.get("key") for x in lines] == ["a", None, "c"]
+    assert set(lines[1]) == {"response"}  # no key to echo, and `metadata` is not echoed
+    assert lines[1]["response"]["candidates"][0]["content"]["parts"] == [{"text": "echo: old"}]
+
+
+def test_a_per_request_error_is_a_google_rpc_status(fake: FakeGemini) -> None:
+    lines = run_file(fake, [line("bad", "please FAIL"), {"key": "empty", "request": {}}])
+    assert [x["key"] for x in lines] == ["bad", "empty"]
+    assert [x["error"]["code"] for x in lines] == [13, 3]  # INTERNAL, INVALID_ARGUMENT
+    for result in lines:
+        assert set(result) == {"key", "error"}
+        types.JobError.model_validate(result["error"])  # code, message, details: no `status`
+
+
+def test_an_http_error_is_googles_error_envelope(fake: FakeGemini) -> None:
+    sdk = client(fake)
+    with pytest.raises(errors.ClientError) as missing:
+        sdk.batches.get(name="batches/none")
+    assert missing.value.response is not None
+    envelope = missing.value.response.json()
+    assert set(envelope) == {"error"} and set(envelope["error"]) == {"code", "message", "status"}
+    assert (envelope["error"]["code"], envelope["error"]["status"]) == (404, "NOT_FOUND")
+
+
+# -- result faults -----------------------------------------------------------------------------
+
+
+def test_result_faults_drop_duplicate_and_reorder_file_lines(fake: FakeGemini) -> None:
+    fake.result_faults = ResultFaults(drop={"k1"}, duplicate={"k3"}, shuffle=True)
+    lines = run_file(fake, [line(f"k{i}", f"q{i}") for i in range(5)])
+    keys = [x["key"] for x in lines]
+    assert sorted(keys) == ["k0", "k2", "k3", "k3", "k4"]
+    assert keys != sorted(keys)
+    assert [x["key"] for x in run_file(fake, [line(f"k{i}", f"q{i}") for i in range(5)])] == keys
+    fake.result_faults = ResultFaults(drop_every=2)  # reaches lines without a key too
+    lines = run_file(fake, [line("a", "x"), {"request": {"contents": [{"parts": [{"text": "y"}]}]}},
+                            line("c", "z")])
+    assert [x.get("key") for x in lines] == ["a", "c"]
+
+
+def test_result_faults_reach_inline_responses(fake: FakeGemini) -> None:
+    fake.result_faults = ResultFaults(duplicate={"i0"}, drop_every=3)
+    sdk = client(fake)
+    job = sdk.batches.create(model=MODEL, src=[types.InlinedRequest(
+        contents=[types.Content(role="user", parts=[types.Part(text=f"q{i}")])],
+        metadata={"key": f"i{i}"}) for i in range(3)])
+    job = wait(sdk, str(job.name))
+    assert job.dest is not None and job.dest.inlined_responses is not None
+    assert [r.metadata for r in job.dest.inlined_responses] == [
+        {"key": "i0"}, {"key": "i0"}, {"key": "i1"}]
+    assert raw(sdk, str(job.name))["metadata"]["batchStats"]["requestCount"] == "3"

@@ -9,8 +9,10 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types import Batch
+from openai.types import Batch, BatchError, FileObject
+from openai.types.chat import ChatCompletion
 
+from tests.fakes.faults import ResultFaults
 from tests.fakes.openai_fake import FakeOpenAI
 
 _ENDED = {"completed", "failed", "expired", "cancelled"}
@@ -286,3 +288,65 @@ def test_azure_lines_need_azure_urls(fake: FakeOpenAI) -> None:
     failed, _ = _wait(azure, _batch(azure, [_line("a", "hi")]).id)
     assert failed.status == "failed" and failed.errors and failed.errors.data
     assert failed.errors.data[0].code == "invalid_url"
+
+
+# -- behaviours pinned to independent sources (tests/fakes/README.md names them) ---------------
+
+# The batch guide's example output line: these members, `error` null beside a response.
+DOC_OUTPUT_LINE = {"id", "custom_id", "response", "error"}
+DOC_RESPONSE = {"status_code", "request_id", "body"}
+DOC_COMPLETION = {"id", "object", "created", "model", "choices", "usage", "system_fingerprint"}
+# The guide's line for a request an expired batch never ran, word for word but for the ids.
+DOC_EXPIRED_ERROR = {"code": "batch_expired",
+                     "message": "This request could not be executed before the completion window "
+                                "expired."}
+
+
+def test_objects_have_exactly_the_sdks_members(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+    created = _batch(client, [_line("a", "hi"), _line("b", "ho")])
+    done, _ = _wait(client, created.id)
+    assert set(fake.batches[created.id]) == set(Batch.model_fields)
+    assert done.model == "gpt-4o-mini"
+    assert done.usage is not None and done.usage.total_tokens == (
+        done.usage.input_tokens + done.usage.output_tokens) > 0
+    stored = fake.files[done.output_file_id or ""].view()
+    assert set(stored) == set(FileObject.model_fields)
+    assert (stored["purpose"], stored["filename"]) == (
+        "batch_output", f"{created.id}_output.jsonl")
+    failed, _ = _wait(client, _batch(client, ["not json"]).id)
+    assert failed.errors is not None and failed.errors.data
+    assert set(failed.errors.data[0].model_dump()) == set(BatchError.model_fields)
+
+
+def test_output_lines_have_the_documented_shape(client: openai.OpenAI) -> None:
+    done, _ = _wait(client, _batch(client, [_line("a", "hi")]).id)
+    [line] = _jsonl(client, done.output_file_id)
+    assert set(line) == DOC_OUTPUT_LINE and line["error"] is None
+    assert set(line["response"]) == DOC_RESPONSE and line["response"]["status_code"] == 200
+    assert set(line["response"]["body"]) >= DOC_COMPLETION
+    ChatCompletion.model_validate(line["response"]["body"])
+
+
+def test_expired_requests_are_written_as_documented(client: openai.OpenAI,
+                                                    fake: FakeOpenAI) -> None:
+    fake.outcome = "expired"
+    expired, _ = _wait(client, _batch(client, [_line(f"r{i}", "hi") for i in range(2)]).id)
+    [line] = _jsonl(client, expired.error_file_id)
+    assert set(line) == DOC_OUTPUT_LINE and line["id"].startswith("batch_req_")
+    assert (line["response"], line["error"]) == (None, DOC_EXPIRED_ERROR)
+
+
+# -- result faults -----------------------------------------------------------------------------
+
+
+def test_result_faults_drop_duplicate_and_reorder(fake: FakeOpenAI, client: openai.OpenAI) -> None:
+    fake.result_faults = ResultFaults(drop={"r1"}, duplicate={"r2", "bad"}, shuffle=True)
+    lines = [_line(f"r{i}", f"hello {i}") for i in range(4)] + [_line("bad", "please FAIL")]
+    done, _ = _wait(client, _batch(client, lines).id)
+    outputs = [o["custom_id"] for o in _jsonl(client, done.output_file_id)]
+    assert sorted(outputs) == ["r0", "r2", "r2", "r3"]
+    assert [e["custom_id"] for e in _jsonl(client, done.error_file_id)] == ["bad", "bad"]
+    assert done.request_counts is not None and done.request_counts.total == 5  # counts intact
+    fake.result_faults = ResultFaults(drop_every=2)
+    done, _ = _wait(client, _batch(client, lines[:4]).id)
+    assert len(_jsonl(client, done.output_file_id)) == 2
