@@ -449,15 +449,17 @@ def test_a_missing_input_and_a_refused_batch_fail_the_job_with_a_message(
     assert job["status"] == "Failed" and "Batch validation failed" in job["message"]
 
 
-def test_an_expired_batch_is_expired_with_what_was_answered(
+def test_an_expired_batch_is_expired_with_nothing_to_retrieve(
         s3: Any, bedrock: Any, fake: FakeGemini) -> None:
+    """Gemini keeps no results of an expired batch ("The job will not have any results to
+    retrieve"), whatever its batchStats counted: no record is processed, none is invented."""
     fake.outcome = "expired"
     file_id = put_file(s3, jsonl(numbered_records(4)), key=unique("expired") + ".jsonl")
     bucket = unique("out")
     arn = create(bedrock, f"s3://gemini-files/{file_id}", f"s3://{bucket}/")
     job = wait_for_status(bedrock, arn)
     assert job["status"] == "Expired" and "expired" in job["message"]
-    assert (job["totalRecordCount"], job["processedRecordCount"]) == (4, 2)
+    assert (job["totalRecordCount"], job["processedRecordCount"]) == (4, 0)
 
 
 def test_a_wrong_api_key_is_an_access_error_naming_gemini(
