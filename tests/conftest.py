@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import uuid
@@ -15,6 +16,22 @@ from bifrost_py.testing import RunningServer
 
 # pytester runs a user's own suite against the plugin (test_pytest_fixture.py).
 pytest_plugins = ["pytester"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Property tests and fuzzers draw new examples on every run, from one seed per run (or
+    $BIFROST_TEST_SEED): the report names it, and `--hypothesis-seed=<it>` repeats the run."""
+    if config.getoption("hypothesis_seed") is None:
+        config.option.hypothesis_seed = os.environ.get("BIFROST_TEST_SEED") or str(
+            random.randrange(2**32))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    seed = config.getoption("hypothesis_seed")
+    terminalreporter.write_line(f"hypothesis seed: {seed} (repeat this run's examples with "
+                                f"--hypothesis-seed={seed})")
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIABIFROSTTEST00000",
                "AWS_SECRET_ACCESS_KEY": "bifrost-test-secret",

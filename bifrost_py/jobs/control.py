@@ -11,9 +11,10 @@ from bifrost_py.domain.jobs import Job, JobFilter, job_id_of, new_job
 from bifrost_py.errors import ResourceNotFoundException
 from bifrost_py.ports.jobs import JobRepository
 
-# Only real AWS needs a real IAM role and a Bedrock model id; the other providers take any string,
-# as the user's reference examples do ("not-required-for-openai", "gpt-4.1").
-_LENIENT = frozenset({"roleArn", "modelId"})
+# Only real AWS assumes the role: the other providers take any roleArn, as the user's reference
+# examples pass one ("not-required-for-openai"). Every other member, modelId included, is held
+# to botocore's model for every provider, as AWS would hold it.
+_LENIENT = frozenset({"roleArn"})
 
 
 class ControlPlane:

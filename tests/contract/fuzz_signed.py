@@ -95,7 +95,7 @@ tenant = "other"
 
 
 def fuzz_settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+    return settings(max_examples=examples, deadline=None, database=None,
                     print_blob=False, report_multiple_bugs=False,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.data_too_large,

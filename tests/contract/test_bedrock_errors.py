@@ -298,3 +298,14 @@ def test_every_answer_carries_a_request_id(raw: httpx.Client) -> None:
     response = raw.get("/model-invocation-jobs", params={"maxResults": "1"})
     assert response.status_code == 200
     assert response.headers.get("x-amzn-RequestId")
+
+
+@pytest.mark.parametrize("model_id", ["gpt-4.1", "models/gemini-2.0-flash", "a b"])
+def test_a_model_id_outside_bedrocks_pattern_is_refused_for_every_provider(
+        bifrost_server: RunningServer, input_uri: str, bucket: str, model_id: str) -> None:
+    """Map a provider's own model name to a Bedrock-style id with [models] instead."""
+    bedrock = with_provider(bedrock_client(bifrost_server), "local")
+    response = expect_error("ValidationException", 400, bedrock.create_model_invocation_job,
+                            **{**create_args(input_uri, f"s3://{bucket}/out/"),
+                               "modelId": model_id})
+    assert "modelId" in response["Error"]["Message"]

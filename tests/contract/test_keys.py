@@ -371,8 +371,7 @@ def test_bedrock_unsigned_is_refused(server: RunningServer, s3: Any, bedrock: An
                                      bucket: str) -> None:
     listing = httpx.get(f"{server.bedrock_url}/model-invocation-jobs", timeout=10)
     code = assert_bedrock_json_error(listing, 403)
-    assert code in ("MissingAuthenticationTokenException", "AccessDeniedException",
-                    "UnrecognizedClientException"), code
+    assert code == "MissingAuthenticationTokenException", code
     name = unique("unsigned")
     body = {"jobName": name, "modelId": CLAUDE, "roleArn": ROLE_ARN,
             "inputDataConfig": {"s3InputDataConfig": {"s3Uri": upload_input(s3, bucket)}},
@@ -422,10 +421,9 @@ def test_s3_tampered_body_is_refused_and_not_stored(server: RunningServer, s3: A
     with pytest.raises(ClientError) as info:
         client.put_object(Bucket=bucket, Key="t", Body=b"honest")
     response = info.value.response
-    assert response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403), response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400, response
     assert response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-request-id"), response
-    assert response["Error"]["Code"] in ("XAmzContentSHA256Mismatch", "BadDigest",
-                                         "SignatureDoesNotMatch"), response
+    assert response["Error"]["Code"] == "XAmzContentSHA256Mismatch", response
     assert sent == [b"forged"]
     assert keys_in(s3, bucket) == []
 
@@ -584,7 +582,7 @@ def test_bearer_token_on_bedrock(server: RunningServer, s3: Any, bedrock: Any,
             "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/out/"}}}
     created = httpx.post(f"{server.bedrock_url}/model-invocation-job", json=body,
                          headers=headers, timeout=10)
-    assert created.status_code in (200, 201), created.text
+    assert created.status_code == 200, created.text
     assert name in job_names(bedrock)
 
 
@@ -593,14 +591,14 @@ def test_wrong_bearer_token_is_refused(server: RunningServer, s3: Any, bedrock: 
     headers = {"Authorization": "Bearer not-a-configured-token"}
     listing = httpx.get(f"{server.bedrock_url}/model-invocation-jobs", headers=headers,
                         timeout=10)
-    assert_bedrock_json_error(listing, 403)
+    assert_bedrock_json_error(listing, 403, "UnrecognizedClientException")
     name = unique("badbearer")
     body = {"jobName": name, "modelId": CLAUDE, "roleArn": ROLE_ARN,
             "inputDataConfig": {"s3InputDataConfig": {"s3Uri": upload_input(s3, bucket)}},
             "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/out/"}}}
     created = httpx.post(f"{server.bedrock_url}/model-invocation-job", json=body,
                          headers=headers, timeout=10)
-    assert_bedrock_json_error(created, 403)
+    assert_bedrock_json_error(created, 403, "UnrecognizedClientException")
     assert name not in job_names(bedrock)
 
 

@@ -9,7 +9,6 @@ chunk signature checked as it arrives; a failure aborts the write, discarding th
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -160,7 +159,7 @@ def _verify(req: S3Request, md5: str, wanted: tuple[str, str] | None, checksum: 
     if content_md5 is not None:
         try:
             expected = base64.b64decode(content_md5, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a value that is not ASCII at all
             raise InvalidDigest() from None
         if len(expected) != 16:
             raise InvalidDigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 from collections.abc import Mapping
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
@@ -11,6 +12,7 @@ from email.utils import formatdate
 
 from bifrost_py.domain.checksums import ALGORITHMS, header_name
 from bifrost_py.domain.objects import NewObject, ObjectInfo
+from bifrost_py.errors import InvalidArgument
 
 # Standard headers S3 stores with an object and returns on GET and HEAD.
 STORED = ("cache-control", "content-disposition", "content-encoding", "content-language",
@@ -20,6 +22,9 @@ RECORDED = ("x-amz-server-side-encryption",)
 # GET query parameters that override response headers.
 OVERRIDES = {f"response-{h}": h for h in (*STORED, "content-type")}
 META = "x-amz-meta-"
+# What an HTTP header value can carry: no control characters, nothing past latin-1.
+_CARRIED = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+_PRINTABLE = re.compile(r"[\t\x20-\x7e]*")
 DEFAULT_TYPE = "binary/octet-stream"
 
 
@@ -68,8 +73,16 @@ def object_headers(obj: ObjectInfo, query: dict[str, str], with_checksum: bool) 
             headers["x-amz-checksum-type"] = obj.checksum_type
     for param, header in OVERRIDES.items():
         if param in query:
-            headers[header] = query[param]
+            headers[header] = _override(param, query[param])
     return headers
+
+
+def _override(param: str, value: str) -> str:
+    """A response-* query value as the header it sets: S3 refuses one HTTP cannot carry."""
+    if not _CARRIED.fullmatch(value):
+        raise InvalidArgument("Header value cannot be represented using ISO-8859-1.",
+                              ArgumentName=param, ArgumentValue=value)
+    return value
 
 
 def recorded(stored: Mapping[str, str]) -> dict[str, str]:
@@ -93,8 +106,9 @@ def _metadata_in(raw: str) -> str:
 
 
 def _metadata_out(value: str) -> str:
-    """Header values are ASCII: S3 answers a value that is not as an RFC 2047 encoded word."""
-    if value.isascii():
+    """Header values are printable ASCII: S3 answers any other value as an RFC 2047 encoded
+    word (a decoded one may hold anything, line breaks included)."""
+    if _PRINTABLE.fullmatch(value):
         return value
     return f"=?UTF-8?B?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
 
