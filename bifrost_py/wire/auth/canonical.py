@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from bifrost_py.wire.auth.sigv4_parts import ALGORITHM, Scope
@@ -22,12 +23,16 @@ from bifrost_py.wire.auth.sigv4_parts import ALGORITHM, Scope
 # unreserved); so is a non-S3 path, which also keeps its slashes.
 _UNRESERVED = "-_.~"
 _PATH_KEEPS = "/~"
+_SHA256_BLOCK = 64  # bytes; HMAC pads its key to one block
+# Every hash here starts as a copy of a state made once: hashlib.sha256() looks the digest up in
+# OpenSSL on each call, which in a busy server costs more than hashing a canonical request.
+_SHA256 = hashlib.sha256()
 
 
 def canonical_request(
     method: str,
     path: str,
-    query: Iterable[tuple[str, str]],
+    query: Sequence[tuple[str, str]],
     headers: Mapping[str, str],
     names: Sequence[str],
     payload_hash: str,
@@ -67,38 +72,51 @@ def normalized_path(path: str) -> str:
     return lead + "/".join(kept) + trail
 
 
-def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
+def canonical_query(pairs: Sequence[tuple[str, str]]) -> str:
     """``name=value`` pairs, each side percent-encoded from its UTF-8, sorted by encoded name and
     then encoded value (as pairs: ``a`` sorts before ``a-b`` whatever their values)."""
-    encoded = sorted((quote(name, safe=_UNRESERVED), quote(value, safe=_UNRESERVED))
-                     for name, value in pairs)
-    return "&".join(f"{name}={value}" for name, value in encoded)
+    if not pairs:
+        return ""
+    encoded = sorted([(quote(name, safe=_UNRESERVED), quote(value, safe=_UNRESERVED))
+                      for name, value in pairs])
+    return "&".join([f"{name}={value}" for name, value in encoded])
 
 
 def canonical_headers(headers: Mapping[str, str], names: Sequence[str]) -> str:
     """One ``name:value`` line per signed header, and a newline after the last. A value is
     trimmed and its runs of whitespace made one space; ``str.split`` decides what whitespace is,
     as it does for botocore."""
-    return "\n".join(f"{name}:{' '.join(headers[name].split())}" for name in names) + "\n"
+    lines = [f"{name}:{' '.join(headers[name].split())}" for name in names]
+    return "\n".join(lines) + "\n"
 
 
 def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
     """``scope`` is ``date/region/service/aws4_request``."""
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+    digest = _SHA256.copy()
+    digest.update(canonical.encode("utf-8"))
+    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest.hexdigest()}"
 
 
 def signature(secret: str, scope: Scope, to_sign: str) -> str:
-    """The hex HMAC of the string to sign under the scope's derived key."""
-    key = _signing_key(secret, scope.date, scope.region, scope.service)
-    return hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()
+    """The hex HMAC-SHA256 of the string to sign under the scope's derived key."""
+    inner, outer = _keyed_sha256(secret, scope.date, scope.region, scope.service)
+    inner = inner.copy()
+    inner.update(to_sign.encode("utf-8"))
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 @functools.lru_cache(maxsize=1024)
-def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """SigV4's key for one day, region and service: the same for every request in its scope, so
-    it is derived once rather than with four HMACs a request."""
+def _keyed_sha256(secret: str, date: str, region: str, service: str) -> tuple[Any, Any]:
+    """HMAC's inner and outer SHA-256 states, already fed the derived key of one day, region
+    and service (the same for every request in that scope): a request then costs two hash
+    copies, where ``hmac.digest`` would look SHA-256 up in OpenSSL and key it again each time."""
     key = ("AWS4" + secret).encode("utf-8")
     for part in (date, region, service, "aws4_request"):
         key = hmac.digest(key, part.encode("utf-8"), "sha256")
-    return key
+    block = key.ljust(_SHA256_BLOCK, b"\0")  # a derived key is 32 bytes: padded, never hashed
+    inner, outer = _SHA256.copy(), _SHA256.copy()
+    inner.update(bytes(b ^ 0x36 for b in block))
+    outer.update(bytes(b ^ 0x5C for b in block))
+    return inner, outer

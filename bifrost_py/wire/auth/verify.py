@@ -109,10 +109,7 @@ def authenticate(
     if service not in ("s3", "bedrock"):
         raise ValueError(f"unknown service {service!r}")
     authorization = headers.get("authorization", "")
-    query_names = {part.partition(b"=")[0] for part in raw_query.split(b"&")}
-    query_auth = not query_names.isdisjoint(
-        (b"X-Amz-Algorithm", b"X-Amz-Credential", b"X-Amz-Signature")
-    )
+    query_auth = b"X-Amz-" in raw_query and _has_presign_member(raw_query)
     if authorization and query_auth:
         raise AuthError(
             "InvalidArgument",
@@ -190,6 +187,11 @@ def allowed(caller: Caller, provider: str, model_id: str | None) -> bool:
     return any(fnmatchcase(model_id, pattern) for pattern in key.models)
 
 
+def _has_presign_member(raw_query: bytes) -> bool:
+    names = {part.partition(b"=")[0] for part in raw_query.split(b"&")}
+    return not names.isdisjoint((b"X-Amz-Algorithm", b"X-Amz-Credential", b"X-Amz-Signature"))
+
+
 # --- the three mechanisms ----------------------------------------------------------------------
 
 
@@ -263,14 +265,14 @@ def _header_auth(
 ) -> Caller:
     credential, signed_list, provided = parse_authorization(headers["authorization"])
     scope, names = _signed_scope(service, credential, signed_list)
-    missing = [n for n in names if n not in headers]
-    if missing:
-        raise signature_mismatch()
-    unsigned_amz = [
-        n for n in headers if n.startswith("x-amz-") and n not in names and n != "x-amz-date"
-    ]
-    if unsigned_amz and service == "s3":
-        raise access_denied("There were headers present in the request which were not signed")
+    for name in names:
+        if name not in headers:
+            raise signature_mismatch()
+    if service == "s3":
+        for name in headers:
+            if name.startswith("x-amz-") and name not in names and name != "x-amz-date":
+                raise access_denied(
+                    "There were headers present in the request which were not signed")
     if not _SIGNATURE.fullmatch(provided):
         raise signature_mismatch()
 
