@@ -124,8 +124,8 @@ def replay(port: int, requests: list[Recorded], threads: int) -> float:
 
 def ratio(rates: dict[str, dict[str, list[float]]], phase: str) -> float:
     """keys on / keys off: the median of the rounds' ratios, each from runs made back to back."""
-    return statistics.median(on / off for off, on in zip(*(rates[t][phase] for t in TARGETS),
-                                                         strict=True))
+    pairs = zip(rates["keys-off"][phase], rates["keys-on"][phase], strict=True)
+    return statistics.median(on / off for off, on in pairs)
 
 
 def fmt_table(rates: dict[str, dict[str, list[float]]], cpu: dict[str, dict[str, list[float]]],

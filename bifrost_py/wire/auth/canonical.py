@@ -14,7 +14,6 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from typing import Any
 from urllib.parse import quote
 
 from bifrost_py.wire.auth.sigv4_parts import ALGORITHM, Scope
@@ -108,7 +107,8 @@ def signature(secret: str, scope: Scope, to_sign: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _keyed_sha256(secret: str, date: str, region: str, service: str) -> tuple[Any, Any]:
+def _keyed_sha256(secret: str, date: str, region: str,
+                  service: str) -> tuple[hashlib._Hash, hashlib._Hash]:
     """HMAC's inner and outer SHA-256 states, already fed the derived key of one day, region
     and service (the same for every request in that scope): a request then costs two hash
     copies, where ``hmac.digest`` would look SHA-256 up in OpenSSL and key it again each time."""
