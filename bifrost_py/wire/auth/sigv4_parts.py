@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_to_bytes
 
@@ -21,6 +21,8 @@ SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 def query_pairs(raw_query: bytes) -> list[tuple[str, str]]:
     """Decoded (name, value) pairs in order; ``+`` is not a space (S3 clients encode it)."""
+    if not raw_query:
+        return []
     pairs = []
     for part in raw_query.split(b"&"):
         if not part:
@@ -48,8 +50,10 @@ def canonical_path(raw_path: bytes) -> str:
     return quote(raw_path, safe=_PATH_SAFE) or "/"
 
 
+@functools.lru_cache(maxsize=256)
 def parse_amz_date(value: str) -> float:
-    """``20261122T071500Z`` → seconds since the epoch; ValueError if it is not a valid time."""
+    """``20261122T071500Z`` → seconds since the epoch; ValueError if it is not a valid time.
+    Cached: a busy server reads the same second from many requests."""
     if not _AMZ_DATE.fullmatch(value):
         raise ValueError(value)
     hours, minutes, seconds = int(value[9:11]), int(value[11:13]), int(value[13:15])
@@ -90,10 +94,12 @@ class Scope:
     date: str
     region: str
     service: str
+    # ``date/region/service/aws4_request``, made once: a scope is read once a day per client and
+    # its text is signed in every request.
+    text: str = field(init=False)
 
-    @property
-    def text(self) -> str:
-        return f"{self.date}/{self.region}/{self.service}/aws4_request"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", f"{self.date}/{self.region}/{self.service}/aws4_request")
 
 
 def parse_credential(credential: str, refusal: AuthError) -> Scope:

@@ -1,11 +1,11 @@
 """Request authentication: SigV4 (header and presigned URL) and Bedrock API keys
 (``Authorization: Bearer``). Chunk signatures of aws-chunked bodies: chunk_signatures.py.
 
-Pure functions over what the ASGI scope carries; no web framework here. The canonical request
-and the signature are computed by botocore's own signer classes (``SigV4Auth`` for the Bedrock
-control plane, ``S3SigV4Auth`` / ``S3SigV4QueryAuth`` for S3), fed with a request rebuilt from
-the raw path, the raw query and only the headers the client says it signed, so the server computes
-exactly what an unmodified boto3 / aws CLI computed.
+Pure functions over what the ASGI scope carries; no web framework here. The canonical request is
+rebuilt from the raw path, the raw query and only the headers the client says it signed, as
+botocore's signers build it (canonical.py, held to botocore's ``SigV4Auth`` / ``S3SigV4Auth`` /
+``S3SigV4QueryAuth`` by a differential test), so the server computes exactly what an unmodified
+boto3 / aws CLI computed.
 
 The caller passes:
 
@@ -31,8 +31,12 @@ from collections.abc import Mapping
 from email.utils import parsedate_tz
 from fnmatch import fnmatchcase
 
-from botocore.utils import normalize_url_path  # type: ignore[import-untyped]
-
+from bifrost_py.wire.auth.canonical import (
+    canonical_request,
+    normalized_path,
+    signature,
+    string_to_sign,
+)
 from bifrost_py.wire.auth.credentials import (
     AuthError,
     Caller,
@@ -43,7 +47,6 @@ from bifrost_py.wire.auth.credentials import (
     signature_mismatch,
     unknown_key,
 )
-from bifrost_py.wire.auth.signers import SignedRequest, header_signer, query_signer
 from bifrost_py.wire.auth.sigv4_parts import (
     ALGORITHM,
     SIGV4_TIMESTAMP,
@@ -106,10 +109,7 @@ def authenticate(
     if service not in ("s3", "bedrock"):
         raise ValueError(f"unknown service {service!r}")
     authorization = headers.get("authorization", "")
-    query_names = {part.partition(b"=")[0] for part in raw_query.split(b"&")}
-    query_auth = not query_names.isdisjoint(
-        (b"X-Amz-Algorithm", b"X-Amz-Credential", b"X-Amz-Signature")
-    )
+    query_auth = b"X-Amz-" in raw_query and _has_presign_member(raw_query)
     if authorization and query_auth:
         raise AuthError(
             "InvalidArgument",
@@ -187,6 +187,11 @@ def allowed(caller: Caller, provider: str, model_id: str | None) -> bool:
     return any(fnmatchcase(model_id, pattern) for pattern in key.models)
 
 
+def _has_presign_member(raw_query: bytes) -> bool:
+    names = {part.partition(b"=")[0] for part in raw_query.split(b"&")}
+    return not names.isdisjoint((b"X-Amz-Algorithm", b"X-Amz-Credential", b"X-Amz-Signature"))
+
+
 # --- the three mechanisms ----------------------------------------------------------------------
 
 
@@ -258,17 +263,17 @@ def _header_auth(
     now: float,
     max_skew: float,
 ) -> Caller:
-    credential, signed_list, signature = parse_authorization(headers["authorization"])
+    credential, signed_list, provided = parse_authorization(headers["authorization"])
     scope, names = _signed_scope(service, credential, signed_list)
-    missing = [n for n in names if n not in headers]
-    if missing:
-        raise signature_mismatch()
-    unsigned_amz = [
-        n for n in headers if n.startswith("x-amz-") and n not in names and n != "x-amz-date"
-    ]
-    if unsigned_amz and service == "s3":
-        raise access_denied("There were headers present in the request which were not signed")
-    if not _SIGNATURE.fullmatch(signature):
+    for name in names:
+        if name not in headers:
+            raise signature_mismatch()
+    if service == "s3":
+        for name in headers:
+            if name.startswith("x-amz-") and name not in names and name != "x-amz-date":
+                raise access_denied(
+                    "There were headers present in the request which were not signed")
+    if not _SIGNATURE.fullmatch(provided):
         raise signature_mismatch()
 
     key = keys.get(scope.access_key_id)
@@ -330,18 +335,20 @@ def _header_auth(
         payload_hash = declared
 
     path = canonical_path(raw_path)
+    s3 = service == "s3"
     # botocore removes dot segments and empty segments from what it signs for every service but
     # S3; a path it would change is one whose signature would not bind what the router sees.
-    if service != "s3" and normalize_url_path(path) != path:
+    if not s3 and normalized_path(path) != path:
         raise signature_mismatch()
-    signed = SignedRequest(method, path, query_pairs(raw_query), amz_date,
-                           {n: headers[n] for n in names}, payload_hash)
-    expected = signed.signature(header_signer(service, key, scope.region), key, scope)
-    if not hmac.compare_digest(expected, signature):
+    canonical = canonical_request(method, path, query_pairs(raw_query), headers, names,
+                                  payload_hash, s3=s3)
+    expected = signature(key.secret_access_key, scope,
+                         string_to_sign(amz_date, scope.text, canonical))
+    if not hmac.compare_digest(expected, provided):
         raise signature_mismatch()
     if body_sha256 is not None:
         check_body_sha256(service, headers, body_sha256)
-    return Caller(key, seed_signature=signature, amz_date=amz_date, scope=scope.text)
+    return Caller(key, seed_signature=provided, amz_date=amz_date, scope=scope.text)
 
 
 def _query_auth(
@@ -392,8 +399,8 @@ def _query_auth(
         raise query_malformed("X-Amz-SignedHeaders is malformed; 'host' must be signed.")
     if any(n not in headers for n in names):
         raise signature_mismatch()
-    signature = auth["X-Amz-Signature"]
-    if not _SIGNATURE.fullmatch(signature):
+    provided = auth["X-Amz-Signature"]
+    if not _SIGNATURE.fullmatch(provided):
         raise signature_mismatch()
 
     key = keys.get(scope.access_key_id)
@@ -405,11 +412,14 @@ def _query_auth(
         raise access_denied("Request has expired")
 
     # A presigned URL's payload line is UNSIGNED-PAYLOAD unless the client signed a hash.
-    payload_hash = headers["x-amz-content-sha256"] if "x-amz-content-sha256" in names else None
-    signed = SignedRequest(method, canonical_path(raw_path),
-                           [(n, v) for n, v in pairs if n != "X-Amz-Signature"], amz_date,
-                           {n: headers[n] for n in names}, payload_hash)
-    expected = signed.signature(query_signer(key, scope.region, expires), key, scope)
-    if not hmac.compare_digest(expected, signature):
+    payload_hash = (headers["x-amz-content-sha256"] if "x-amz-content-sha256" in names
+                    else "UNSIGNED-PAYLOAD")
+    # The signature is not part of what it signs.
+    unsigned = [(n, v) for n, v in pairs if n != "X-Amz-Signature"]
+    canonical = canonical_request(method, canonical_path(raw_path), unsigned, headers, names,
+                                  payload_hash, s3=True)
+    expected = signature(key.secret_access_key, scope,
+                         string_to_sign(amz_date, scope.text, canonical))
+    if not hmac.compare_digest(expected, provided):
         raise signature_mismatch()
     return Caller(key)
