@@ -25,8 +25,14 @@ def mount_path(scope: Scope) -> bytes:
 
 
 def header_dict(scope: Scope) -> dict[str, str]:
-    """Lower-case names to values, read once: Starlette's Headers scans its list per lookup."""
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    """Lower-case names to values, read once: Starlette's Headers scans its list per lookup.
+    A header sent more than once is one value, its values joined with "," (RFC 9110), which is
+    also what a SigV4 signature covers."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
 
 
 def header(raw_headers: RawHeaders, name: str) -> str:

@@ -650,3 +650,18 @@ def test_limited_key_model_allow_list(server: RunningServer, s3: Any, bedrock: A
     # The full key has no model allow-list.
     assert create_job(bedrock, input_uri, f"s3://{bucket}/out/", unique("nova-ok"),
                       model_id=NOVA)
+
+
+def test_a_signed_header_sent_twice_verifies_as_one_joined_value(
+        server: RunningServer, s3: Any, bucket: str) -> None:
+    """SigV4 signs a repeated header as its values joined with ","; the server reads it so."""
+    request = AWSRequest("PUT", f"{server.s3_url}/{bucket}/twice", data=b"body")
+    request.headers["x-amz-meta-tag"] = "first"
+    request.headers["x-amz-meta-tag"] = "second"  # HTTPHeaders keeps both, in order
+    assert request.headers.get_all("x-amz-meta-tag") == ["first", "second"]
+    S3SigV4Auth(Credentials(FULL_ID, FULL_SECRET), "s3", REGION).add_auth(request)
+    # Sent as signed, both lines (a prepared request would keep only the last).
+    response = httpx.put(request.url, content=b"body", timeout=10,
+                         headers=list(request.headers.items()))
+    assert response.status_code == 200, response.text
+    assert s3.head_object(Bucket=bucket, Key="twice")["Metadata"] == {"tag": "first,second"}

@@ -8,8 +8,8 @@ header's values joined with ``,``. From that view the canonical request, string 
 signature computed in-house must be botocore's, and ``authenticate`` must accept the request
 (and refuse a Bedrock path that botocore signs normalised: the router would see another one).
 
-Hypothesis draws from one seed per run, printed with the run's output; set SIGV4_SEED to replay
-a run. The end of the module checks requests boto3 itself makes.
+Hypothesis draws from the test run's seed (tests/conftest.py prints it; --hypothesis-seed
+repeats a run). The end of the module checks requests boto3 itself makes.
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ import calendar
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
-import os
-import random
 import string
 import time
 from collections.abc import Callable
@@ -39,7 +36,7 @@ from botocore.awsrequest import AWSRequest, AWSResponse  # type: ignore[import-u
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.utils import normalize_url_path  # type: ignore[import-untyped]
-from hypothesis import HealthCheck, assume, given, seed, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bifrost_py.wire.auth.canonical import (
@@ -58,27 +55,13 @@ from bifrost_py.wire.auth.sigv4_parts import (
 )
 from bifrost_py.wire.auth.verify import authenticate
 
-SEED = int(os.environ.get("SIGV4_SEED") or random.SystemRandom().randrange(2**32))
 EXAMPLES = 500
 
 
 def _differential(test: Callable[..., None]) -> Callable[..., None]:
-    """Hypothesis at this run's seed, without a database: a failure replays from the seed."""
-    return seed(SEED)(settings(max_examples=EXAMPLES, deadline=None, database=None,
-                               suppress_health_check=[HealthCheck.too_slow])(test))
-
-
-@functools.cache
-def _show_seed() -> None:
-    print(f" [sigv4 differential: SIGV4_SEED={SEED}] ", end="")
-
-
-@pytest.fixture(autouse=True)
-def _print_seed(capsys: pytest.CaptureFixture[str]) -> None:
-    """The seed once on the terminal, and in the captured output a failing test shows."""
-    with capsys.disabled():
-        _show_seed()
-    print(f"SIGV4_SEED={SEED}")
+    """Hypothesis without a database: a failure replays from the run's seed."""
+    return settings(max_examples=EXAMPLES, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow])(test)
 
 
 # --- what clients send --------------------------------------------------------------------------
