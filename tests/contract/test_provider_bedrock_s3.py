@@ -20,7 +20,14 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from bedrock_helpers import REGION, configured_server, s3_client, unique, with_provider
+from bedrock_helpers import (
+    REGION,
+    configured_server,
+    s3_client,
+    unique,
+    wait_for,
+    with_provider,
+)
 from bedrock_upstream import (  # noqa: F401 - fixtures
     SignedS3,
     answer,
@@ -272,6 +279,12 @@ def test_the_access_log_records_what_s3_answered_once_it_was_relayed(
             s3.get_object(Bucket=bucket, Key="absent")
         with pytest.raises(ClientError):
             s3.head_bucket(Bucket="no-such-bucket-of-anyones")
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "bifrost_py.access"]
+
+        def logged() -> list[dict[str, Any]]:
+            return [json.loads(r.getMessage()) for r in caplog.records
+                    if r.name == "bifrost_py.access"]
+
+        # A line is written once its answer has gone out: the client may read it first.
+        lines = wait_for(logged, lambda found: len(found) >= 4, timeout=5)
     assert [(line["operation"], line["status"]) for line in lines] == [
         ("proxy", 200), ("proxy", 200), ("proxy", 404), ("proxy", 404)]
