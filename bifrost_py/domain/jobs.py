@@ -18,6 +18,8 @@ FAILED, EXPIRED = "Failed", "Expired"
 STATUSES = (SUBMITTED, VALIDATING, SCHEDULED, IN_PROGRESS, STOPPING, STOPPED, COMPLETED,
             PARTIALLY_COMPLETED, FAILED, EXPIRED)
 ENDED = frozenset({STOPPED, COMPLETED, PARTIALLY_COMPLETED, FAILED, EXPIRED})
+# The dialects a job may be created through.
+BEDROCK, OPENAI = "bedrock", "openai"
 DEFAULT_TIMEOUT_HOURS = 24
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -73,6 +75,9 @@ class Job:
     stop_requested: bool = False
     upstream: dict[str, Any] | None = None  # the provider's own ids and state, for remote jobs
     tenant: str = OPEN  # the tenant of the key that created it
+    dialect: str = BEDROCK  # the API the job was created through, which its outputs speak
+    extra: dict[str, Any] = field(default_factory=dict)  # the dialect's own fields
+    events: dict[str, float] = field(default_factory=dict)  # status -> when it was first had
 
     @property
     def ended(self) -> bool:
@@ -101,6 +106,7 @@ class JobFilter:
     submitted_after: float | None = None
     submitted_before: float | None = None
     ascending: bool = False
+    dialect: str = BEDROCK
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -28,9 +28,6 @@ from bifrost_py.domain.jobs import (
 )
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.fields import RecordError
-from bifrost_py.domain.records.lines import BadLine, error_line, output_line, parse_line
-from bifrost_py.domain.records.outputs import to_model_output
-from bifrost_py.domain.records.prompt import to_prompt
 from bifrost_py.jobs.batch_io import (
     JobFailed,
     check_record_count,
@@ -39,44 +36,43 @@ from bifrost_py.jobs.batch_io import (
     find_inputs,
     numbered_lines,
     open_spools,
-    publish_outputs,
     remove_work,
 )
+from bifrost_py.jobs.dialects.base import Dialect, Item, Written
 from bifrost_py.jobs.spool import Spool
 from bifrost_py.ports.backends import Backend, BackendError
-from bifrost_py.ports.files import Objects
 from bifrost_py.ports.jobs import JobRepository
+from bifrost_py.ports.upstream import Result
 
 PROGRESS_INTERVAL = 0.5
-Result = tuple[bool, int, int, bytes]  # ok, input tokens, output tokens, output line
 
 
 class LocalJobs:
-    def __init__(self, config: LocalConfig, jobs: JobRepository, objects: Objects,
+    def __init__(self, config: LocalConfig, jobs: JobRepository, dialects: dict[str, Dialect],
                  work_dir: Path, max_records: int,
                  make_backend: Callable[[BackendSettings], Backend]) -> None:
         self.config = config
         self.make_backend = make_backend
         self.max_records = max_records
         self.jobs = jobs
-        self.objects = objects
+        self.dialects = dialects
         self.work_dir = work_dir
 
     async def run(self, job: Job, stop: asyncio.Event) -> None:
         try:
-            await self._run(job, stop)
+            await self._run(job, self.dialects[job.dialect], stop)
         except JobFailed as failure:
             await self.jobs.update(job.job_id, status=FAILED, message=str(failure),
                                    end_time=time.time())
             remove_work(self.work_dir, job)
 
-    async def _run(self, job: Job, stop: asyncio.Event) -> None:
+    async def _run(self, job: Job, dialect: Dialect, stop: asyncio.Event) -> None:
         # A job resumed after a restart keeps its status; a new one goes through validation.
         starting = job.status in (SUBMITTED, VALIDATING, SCHEDULED)
         if starting:
             await self.jobs.update(job.job_id, status=VALIDATING)
-        inputs = await find_inputs(self.objects, job)
-        total = await count_records(self.objects, inputs)
+        inputs = await find_inputs(dialect.objects, job)
+        total = await count_records(dialect.objects, inputs)
         check_record_count(total, self.max_records)
         spools = open_spools(self.work_dir, job, len(inputs))
         if starting:
@@ -88,7 +84,7 @@ class LocalJobs:
         expired = False
         try:
             for obj, spool in zip(inputs, spools, strict=True):
-                expired = await self._process(job, obj, spool, backend, settings, stop)
+                expired = await self._process(job, dialect, obj, spool, backend, settings, stop)
                 if stop.is_set() or expired:
                     break
         finally:
@@ -96,17 +92,18 @@ class LocalJobs:
             await backend.aclose()
             for spool in spools:
                 spool.close()
-        await self._finish(job, inputs, spools, total, stop.is_set(), expired)
+        await self._finish(job, dialect, inputs, spools, total, stop.is_set(), expired)
 
-    async def _process(self, job: Job, obj: ObjectInfo, spool: Spool, backend: Backend,
-                       settings: BackendSettings, stop: asyncio.Event) -> bool:
+    async def _process(self, job: Job, dialect: Dialect, obj: ObjectInfo, spool: Spool,
+                       backend: Backend, settings: BackendSettings, stop: asyncio.Event) -> bool:
         """Run the records of one input file not yet in its spool; True if the job expired."""
         queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(settings.concurrency * 2)
         expired = False
 
         async def produce() -> None:
             nonlocal expired
-            async for line_no, line in numbered_lines(self.objects.read(obj, 0, obj.size - 1)):
+            async for line_no, line in numbered_lines(
+                    dialect.objects.read(obj, 0, obj.size - 1)):
                 expired = time.time() > job.expiration_time
                 if stop.is_set() or expired:
                     break
@@ -117,9 +114,9 @@ class LocalJobs:
 
         async def work() -> None:
             while (item := await queue.get()) is not None:
-                result = await self._record(job, backend, *item)
-                if result is not None:
-                    spool.append(item[0], *result)
+                written = await self._record(job, dialect, backend, *item)
+                if written is not None:
+                    spool.append(item[0], *written)
 
         async with asyncio.TaskGroup() as group:
             group.create_task(produce())
@@ -127,29 +124,29 @@ class LocalJobs:
                 group.create_task(work())
         return expired
 
-    async def _record(self, job: Job, backend: Backend, line_no: int, line: bytes,
-                      ) -> Result | None:
-        parsed = parse_line(line, line_no)
-        if parsed is None:
+    async def _record(self, job: Job, dialect: Dialect, backend: Backend, line_no: int,
+                      line: bytes) -> Written | None:
+        item = dialect.read(job, line_no, line)
+        if item is None:
             return None
-        if isinstance(parsed, BadLine):
-            return False, 0, 0, error_line(parsed, 400, parsed.message)
-        invocation = job.invocation_type or "InvokeModel"
-        try:
-            prompt = to_prompt(job.model_id, parsed.model_input, invocation)
-            completion = await backend.complete(job.model_id, prompt)
-        except RecordError as exc:
-            return False, 0, 0, error_line(parsed, 400, str(exc))
-        except BackendError as exc:
-            return False, 0, 0, error_line(parsed, exc.code, exc.message)
-        output = to_model_output(job.model_id, invocation, completion)
-        return (True, completion.input_tokens, completion.output_tokens,
-                output_line(parsed, output))
+        if not isinstance(item, Item):
+            return dialect.written(job, item, Result(item.id, error=(400, item.message)))
+        return dialect.written(job, item, await self._answer(job, dialect, backend, item))
 
-    async def _finish(self, job: Job, inputs: list[ObjectInfo], spools: list[Spool],
-                      total: int, stopped: bool, expired: bool) -> None:
+    async def _answer(self, job: Job, dialect: Dialect, backend: Backend, item: Item) -> Result:
+        try:
+            completion = await backend.complete(dialect.model(job, item),
+                                                dialect.prompt(job, item))
+        except RecordError as exc:
+            return Result(item.id, error=(400, str(exc)))
+        except BackendError as exc:
+            return Result(item.id, error=(exc.code, exc.message))
+        return Result(item.id, completion=completion)
+
+    async def _finish(self, job: Job, dialect: Dialect, inputs: list[ObjectInfo],
+                      spools: list[Spool], total: int, stopped: bool, expired: bool) -> None:
         counts = counts_of(spools, total)
-        await publish_outputs(self.objects, job, inputs, spools, counts)
+        await dialect.publish(job, inputs, spools, counts)
         status = (STOPPED if stopped else
                   (PARTIALLY_COMPLETED if counts.processed else EXPIRED) if expired else COMPLETED)
         await self.jobs.update(job.job_id, status=status, counts=counts, end_time=time.time())

@@ -27,8 +27,6 @@ from bifrost_py.domain.jobs import (
 )
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.fields import RecordError
-from bifrost_py.domain.records.lines import BadLine, Record, error_line, output_line, parse_line
-from bifrost_py.domain.records.outputs import to_model_output
 from bifrost_py.jobs.batch_io import (
     JobFailed,
     check_record_count,
@@ -36,9 +34,9 @@ from bifrost_py.jobs.batch_io import (
     find_inputs,
     numbered_lines,
     open_spools,
-    publish_outputs,
     remove_work,
 )
+from bifrost_py.jobs.dialects.base import Dialect, Item
 from bifrost_py.jobs.follow import Follower
 from bifrost_py.jobs.spool import Spool
 from bifrost_py.jobs.upstream_lines import (
@@ -49,9 +47,15 @@ from bifrost_py.jobs.upstream_lines import (
     native,
     request_line,
 )
-from bifrost_py.ports.files import Objects
 from bifrost_py.ports.jobs import JobRepository
-from bifrost_py.ports.upstream import BatchAPI, Poll, Result, Upstream, UpstreamRefused
+from bifrost_py.ports.upstream import (
+    BatchAPI,
+    Poll,
+    Result,
+    Upstream,
+    UpstreamRefused,
+    UpstreamRequest,
+)
 
 # Statuses of a batch that ended before answering every request: the rest have no result.
 _CUT_SHORT = frozenset({STOPPED, EXPIRED, PARTIALLY_COMPLETED, FAILED})
@@ -59,12 +63,12 @@ NO_RESULT = 502  # the errorCode of a record the provider returned no result for
 
 
 class RemoteJobs:
-    def __init__(self, api: BatchAPI, jobs: JobRepository, files: Objects, work_dir: Path,
-                 poll_interval: float, max_records: int) -> None:
+    def __init__(self, api: BatchAPI, jobs: JobRepository, dialects: dict[str, Dialect],
+                 work_dir: Path, poll_interval: float, max_records: int) -> None:
         self.api = api
         self.max_records = max_records
         self.jobs = jobs
-        self.files = files
+        self.dialects = dialects
         self.work_dir = work_dir
         self.follower = Follower(api, jobs, poll_interval)
 
@@ -84,14 +88,15 @@ class RemoteJobs:
     async def _submit(self, job: Job, stop: asyncio.Event) -> Upstream | None:
         """Translate the input into the provider's request file and create the batch."""
         await self.jobs.update(job.job_id, status=VALIDATING)
-        inputs = await find_inputs(self.files, job)
+        dialect = self.dialects[job.dialect]
+        inputs = await find_inputs(dialect.objects, job)
         spools = open_spools(self.work_dir, job, len(inputs))
         path = self.work_dir / job.job_id / "requests.jsonl"
         order: list[str] = []
         ids = CustomIds()
         with open(path, "wb") as requests:
-            async for index, line_no, line in self._lines(inputs):
-                request = self._request(job, ids, index, line_no, line, spools[index])
+            async for index, line_no, line in self._lines(dialect, inputs):
+                request = self._request(job, dialect, ids, index, line_no, line, spools[index])
                 if request is not None:
                     requests.write(request[1])
                     order.append(request[0])
@@ -115,40 +120,45 @@ class RemoteJobs:
         await self.jobs.update(job.job_id, upstream=upstream, status=IN_PROGRESS)
         return upstream
 
-    def _request(self, job: Job, ids: CustomIds, index: int, line_no: int, line: bytes,
-                 spool: Spool) -> tuple[str, bytes] | None:
+    def _request(self, job: Job, dialect: Dialect, ids: CustomIds, index: int, line_no: int,
+                 line: bytes, spool: Spool) -> tuple[str, bytes] | None:
         """(custom id, request line) for an input line, or None after spooling its error
         line (or for a blank line)."""
         found = native(self.api, line)
         if found is not None:
             return found.custom_id, orjson.dumps(found.sent) + b"\n"
-        parsed = parse_line(line, line_no)
-        if parsed is None or line_no in spool.done:
+        item = dialect.read(job, line_no, line)
+        if item is None or line_no in spool.done:
             return None
-        if isinstance(parsed, BadLine):
-            spool.append(line_no, False, 0, 0, error_line(parsed, 400, parsed.message))
+        if not isinstance(item, Item):
+            spool.append(line_no, *dialect.written(job, item, Result(item.id,
+                                                                     error=(400, item.message))))
             return None
         # Assigned before translating, as _sent assigns it: a record that fails to translate
         # still takes its id, so every later record gets the same id in both.
-        custom_id = ids.assign(parsed, index)
+        custom_id = ids.assign(item.id, index, line_no)
         try:
-            return custom_id, request_line(self.api, job, custom_id, parsed)
+            prompt = dialect.prompt(job, item)
+            return custom_id, request_line(self.api, UpstreamRequest(
+                custom_id, dialect.model(job, item), prompt))
         except RecordError as exc:
-            spool.append(line_no, False, 0, 0, error_line(parsed, 400, str(exc)))
+            spool.append(line_no, *dialect.written(job, item, Result(item.id,
+                                                                     error=(400, str(exc)))))
             return None
 
     async def _finish(self, job: Job, upstream: Upstream, poll: Poll) -> None:
-        inputs = await find_inputs(self.files, job)
+        dialect = self.dialects[job.dialect]
+        inputs = await find_inputs(dialect.objects, job)
         spools = open_spools(self.work_dir, job, len(inputs))
         try:
             if not upstream.get("empty"):
-                sent = await self._sent(job, inputs)
-                await self.follower.retrying(lambda: self._collect(job, upstream, sent, spools),
-                                             None)
+                sent = await self._sent(job, dialect, inputs)
+                await self.follower.retrying(
+                    lambda: self._collect(job, dialect, upstream, sent, spools), None)
                 if poll.status not in _CUT_SHORT:
-                    self._unanswered(sent, spools)
+                    self._unanswered(job, dialect, sent, spools)
             counts = counts_of(spools, upstream.get("total"))
-            await publish_outputs(self.files, job, inputs, spools, counts)
+            await dialect.publish(job, inputs, spools, counts)
         finally:
             for spool in spools:
                 spool.close()
@@ -156,49 +166,50 @@ class RemoteJobs:
                                counts=counts, end_time=time.time())
         remove_work(self.work_dir, job)
 
-    async def _collect(self, job: Job, upstream: Upstream, sent: Sent,
+    async def _collect(self, job: Job, dialect: Dialect, upstream: Upstream, sent: Sent,
                        spools: list[Spool]) -> Upstream:
         """Write each upstream result as an output line of the input file it came from; an
         interrupted collection resumes, since lines already spooled are skipped, and so is a
         second answer to the same request."""
-        invocation = job.invocation_type or "InvokeModel"
         async for result in self.api.results(job, upstream):
             line = sent.answered_by(result)
-            if line is None or line.record.line_no in spools[line.input_index].done:
+            if line is None or line.item.line_no in spools[line.input_index].done:
                 continue
-            spools[line.input_index].append(line.record.line_no, *_output(
-                job.model_id, invocation, line.record, result))
+            spools[line.input_index].append(line.item.line_no,
+                                            *dialect.written(job, line.item, result))
         return upstream
 
-    def _unanswered(self, sent: Sent, spools: list[Spool]) -> None:
+    def _unanswered(self, job: Job, dialect: Dialect, sent: Sent, spools: list[Spool]) -> None:
         """A batch that ran to its end answers every request; one it did not answer is an
         error line of its own, never a record that silently vanishes."""
         message = f"The {self.api.provider} batch returned no result for this record."
         for line in sent.lines:
             spool = spools[line.input_index]
-            if line.record.line_no not in spool.done:
-                spool.append(line.record.line_no, False, 0, 0,
-                             error_line(line.record, NO_RESULT, message))
+            if line.item.line_no not in spool.done:
+                spool.append(line.item.line_no, *dialect.written(
+                    job, line.item, Result(line.item.id, error=(NO_RESULT, message))))
 
-    async def _sent(self, job: Job, inputs: list[ObjectInfo]) -> Sent:
+    async def _sent(self, job: Job, dialect: Dialect, inputs: list[ObjectInfo]) -> Sent:
         """The input lines that went upstream, with the ids assigned exactly as when the
         requests were written."""
         sent = Sent(order=SentOrder(self._order_path(job)).read())
         ids = CustomIds()
-        async for input_index, line_no, line in self._lines(inputs):
+        async for input_index, line_no, line in self._lines(dialect, inputs):
             found = native(self.api, line)
             if found is not None:
-                sent.add(found.custom_id, Line(input_index,
-                                               Record(found.custom_id, found.given, line_no)))
+                item = Item(line_no, found.custom_id, found.given, found.given)
+                sent.add(found.custom_id, Line(input_index, item))
                 continue
-            parsed = parse_line(line, line_no)
-            if isinstance(parsed, Record):
-                sent.add(ids.assign(parsed, input_index), Line(input_index, parsed))
+            read = dialect.read(job, line_no, line)
+            if isinstance(read, Item):
+                sent.add(ids.assign(read.id, input_index, line_no), Line(input_index, read))
         return sent
 
-    async def _lines(self, inputs: list[ObjectInfo]) -> AsyncIterator[tuple[int, int, bytes]]:
+    async def _lines(self, dialect: Dialect, inputs: list[ObjectInfo],
+                     ) -> AsyncIterator[tuple[int, int, bytes]]:
         for index, obj in enumerate(inputs):
-            async for line_no, line in numbered_lines(self.files.read(obj, 0, obj.size - 1)):
+            async for line_no, line in numbered_lines(
+                    dialect.objects.read(obj, 0, obj.size - 1)):
                 yield index, line_no, line
 
     def _order_path(self, job: Job) -> Path:
@@ -210,13 +221,3 @@ def _merged(upstream: Upstream, counts: Counts) -> Counts:
     local_errors = int(upstream.get("local_errors", 0))
     return Counts(upstream.get("total"), counts.processed + local_errors, counts.success,
                   counts.errors + local_errors, counts.input_tokens, counts.output_tokens)
-
-
-def _output(model_id: str, invocation: str, record: Record,
-            result: Result) -> tuple[bool, int, int, bytes]:
-    if result.completion is None:
-        code, message = result.error or (500, "The provider returned no result.")
-        return False, 0, 0, error_line(record, code, message)
-    output = to_model_output(model_id, invocation, result.completion, record.model_input)
-    return (True, result.completion.input_tokens, result.completion.output_tokens,
-            output_line(record, output))

@@ -16,9 +16,7 @@ from typing import Any
 
 import orjson
 
-from bifrost_py.domain.jobs import Job
-from bifrost_py.domain.records.lines import Record
-from bifrost_py.domain.records.prompt import to_prompt
+from bifrost_py.jobs.dialects.base import Item
 from bifrost_py.ports.upstream import BatchAPI, Result, UpstreamRequest
 
 _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -26,10 +24,10 @@ _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 @dataclass(frozen=True)
 class Line:
-    """An input line that goes upstream: which input it is in, and the record it stands for."""
+    """An input line that goes upstream: which input it is in, and the item it stands for."""
 
     input_index: int
-    record: Record
+    item: Item
 
 
 class CustomIds:
@@ -39,10 +37,9 @@ class CustomIds:
     def __init__(self) -> None:
         self._seen: set[str] = set()
 
-    def assign(self, record: Record, input_index: int) -> str:
-        wanted = record.record_id
+    def assign(self, wanted: str, input_index: int, line_no: int) -> str:
         if not _CUSTOM_ID.match(wanted) or wanted in self._seen:
-            wanted = f"line-{input_index}-{record.line_no}"
+            wanted = f"line-{input_index}-{line_no}"
         self._seen.add(wanted)
         return wanted
 
@@ -67,10 +64,9 @@ def native(api: BatchAPI, line: bytes) -> Native | None:
     return Native(found[0], value, found[1]) if found is not None else None
 
 
-def request_line(api: BatchAPI, job: Job, custom_id: str, record: Record) -> bytes:
-    """The provider's request line for a Bedrock record (RecordError if it cannot be said)."""
-    prompt = to_prompt(job.model_id, record.model_input, job.invocation_type or "InvokeModel")
-    line = api.request_line(UpstreamRequest(custom_id, job.model_id, prompt))
+def request_line(api: BatchAPI, request: UpstreamRequest) -> bytes:
+    """The provider's request line, newline-ended (RecordError if it cannot be said)."""
+    line = api.request_line(request)
     return line if line.endswith(b"\n") else line + b"\n"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from bifrost_py.domain.jobs import ENDED, Counts, Job, JobFilter, summary
+from bifrost_py.domain.jobs import ENDED, STOPPING, Counts, Job, JobFilter, summary
 from bifrost_py.domain.tenancy import shown_token, stored_token
 from bifrost_py.errors import (
     ConflictException,
@@ -24,6 +24,8 @@ from bifrost_py.errors import (
 from bifrost_py.store.sqlite.db import Database
 
 MAX_TAGS = 200
+# Records when a job first had a status; json_insert leaves a status already recorded alone.
+_EVENT = "events = json_insert(coalesce(events, '{}'), ?, ?)"
 SUMMARY_CACHE = 20_000
 _ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
 
@@ -54,13 +56,14 @@ class JobStore:
             conn.execute(
                 "INSERT INTO jobs (job_id, arn, name, provider, model_id, role_arn, client_token, "
                 "status, submit_time, last_modified, input_config, output_config, vpc_config, "
-                "timeout_hours, invocation_type, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?)",
+                "timeout_hours, invocation_type, tenant, dialect, extra, events) VALUES (?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job.job_id, job.arn, job.name, job.provider, job.model_id, job.role_arn,
                  token, job.status, job.submit_time, job.last_modified,
                  json.dumps(job.input_config), json.dumps(job.output_config),
                  json.dumps(job.vpc_config) if job.vpc_config else None, job.timeout_hours,
-                 job.invocation_type, job.tenant))
+                 job.invocation_type, job.tenant, job.dialect, json.dumps(job.extra),
+                 json.dumps({job.status: job.submit_time})))
             conn.executemany("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)",
                              [(job.arn, k, v) for k, v in dict(tags).items()])
             return job
@@ -131,12 +134,18 @@ class JobStore:
             fields.update(total=counts.total, processed=counts.processed, success=counts.success,
                           errors=counts.errors, input_tokens=counts.input_tokens,
                           output_tokens=counts.output_tokens)
-        if "upstream" in fields:
-            fields["upstream"] = json.dumps(fields["upstream"])
-        fields["last_modified"] = time.time()
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        for name in ("upstream", "extra"):
+            if name in fields:
+                fields[name] = json.dumps(fields[name])
+        now = time.time()
+        fields["last_modified"] = now
+        assignments = [f"{name} = ?" for name in fields]
+        values = [*fields.values()]
+        if "status" in fields:
+            assignments.append(_EVENT)
+            values += [_event_path(fields["status"]), now]
         await self.db.transaction(lambda conn: conn.execute(
-            f"UPDATE jobs SET {assignments} WHERE job_id = ?", [*fields.values(), job_id]))
+            f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?", [*values, job_id]))
 
     async def request_stop(self, job_id: str) -> Job:
         def stop(conn: sqlite3.Connection) -> Job:
@@ -148,8 +157,10 @@ class JobStore:
             if job.ended:
                 raise ValidationException(f"The job {job_id} has already ended "
                                           f"(status {job.status}) and cannot be stopped.")
-            conn.execute("UPDATE jobs SET stop_requested = 1, status = 'Stopping', "
-                         "last_modified = ? WHERE job_id = ?", (time.time(), job_id))
+            now = time.time()
+            conn.execute(f"UPDATE jobs SET stop_requested = 1, status = 'Stopping', "
+                         f"last_modified = ?, {_EVENT} WHERE job_id = ?",
+                         (now, _event_path(STOPPING), now, job_id))
             return job
 
         return await self.db.transaction(stop)
@@ -191,7 +202,13 @@ def job_from_row(row: sqlite3.Row) -> Job:
                       row["input_tokens"], row["output_tokens"]),
         stop_requested=bool(row["stop_requested"]),
         upstream=orjson.loads(row["upstream"]) if row["upstream"] else None,
-        tenant=row["tenant"])
+        tenant=row["tenant"], dialect=row["dialect"],
+        extra=orjson.loads(row["extra"]) if row["extra"] else {},
+        events=orjson.loads(row["events"]) if row["events"] else {})
+
+
+def _event_path(status: str) -> str:
+    return f'$."{status}"'
 
 
 def _check_in_flight(conn: sqlite3.Connection, tenant: str, limit: int) -> None:
@@ -205,8 +222,8 @@ def _check_in_flight(conn: sqlite3.Connection, tenant: str, limit: int) -> None:
 
 
 def _filter_sql(where: JobFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = ["tenant = ?"]
-    params: list[Any] = [where.tenant]
+    clauses: list[str] = ["tenant = ?", "dialect = ?"]
+    params: list[Any] = [where.tenant, where.dialect]
     if where.status:
         clauses.append("status = ?")
         params.append(where.status)

@@ -119,4 +119,22 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX completed_uploads_by_time ON completed_uploads (completed);
     """,
+    # 7: jobs of the OpenAI dialect beside Bedrock's, the first time a job had each status, and
+    # the files of the OpenAI dialect (their bytes are objects of a bucket no S3 client can name).
+    """
+    ALTER TABLE jobs ADD COLUMN dialect TEXT NOT NULL DEFAULT 'bedrock';
+    ALTER TABLE jobs ADD COLUMN extra TEXT;   -- JSON: the dialect's own fields
+    ALTER TABLE jobs ADD COLUMN events TEXT;  -- JSON: status -> when the job first had it
+    CREATE INDEX jobs_by_dialect ON jobs (tenant, dialect, submit_time, job_id);
+    CREATE TABLE files (
+        file_id     TEXT PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        filename    TEXT NOT NULL,
+        purpose     TEXT NOT NULL,
+        bytes       INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX files_by_tenant ON files (tenant, created_at, file_id);
+    """,
 ]
