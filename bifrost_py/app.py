@@ -60,4 +60,5 @@ def create_app(config: Config) -> Mounts:
         return JSONResponse({"status": "ok" if ok else "starting"}, 200 if ok else 503)
 
     app = Starlette(routes=[Route("/health", health)], lifespan=lifespan)
-    return Mounts(app, {"/bedrock/files": server.s3, "/bedrock": server.bedrock})
+    return Mounts(app, {"/bedrock/files": server.s3, "/bedrock": server.bedrock,
+                        "/v1": server.openai, "/openai/v1": server.openai})

@@ -27,6 +27,8 @@ from bifrost_py.providers.local.backends import make_backend
 from bifrost_py.store.sqlite.store import SqliteStore
 from bifrost_py.wire.auth.guard import Guard
 from bifrost_py.wire.bedrock.app import BedrockApp
+from bifrost_py.wire.openai.app import OpenAIApp
+from bifrost_py.wire.openai.service import V1
 from bifrost_py.wire.s3.app import S3App
 from bifrost_py.wire.s3.proxy import S3Proxy
 from bifrost_py.wire.s3.proxy_tenancy import ProxyTenancy
@@ -59,6 +61,9 @@ class Server:
         self.s3 = S3App(config, self.providers.files, routing, self.guard,
                         self.providers.s3_proxy)
         self.bedrock = BedrockApp(plane, routing, self.guard)
+        local = self.providers.files["local"]
+        self.openai = OpenAIApp(V1(plane, self.store.file_store(), local.blobs,
+                                   local.max_object_size), routing, self.guard)
 
     async def open(self) -> None:
         await self.store.open()

@@ -139,3 +139,13 @@ UnknownOperationException = _error("UnknownOperationException", 404,
 ThrottlingException = _error("ThrottlingException", 429, "Too many requests.")
 InternalServerException = _error("InternalServerException", 500,
                                  "An internal server error occurred. Retry your request.")
+
+
+# OpenAI dialect: the code is the error's `type`; its `param` and `code` travel as extra fields.
+InvalidRequestError = _error("invalid_request_error", 400, "The request is not valid.")
+NotFoundError = _error("invalid_request_error", 404, "No such object.")
+ConflictError = _error("invalid_request_error", 409, "The request conflicts with the resource.")
+AuthenticationError = _error("invalid_request_error", 401,
+                             "You didn't provide an API key. You need to provide your API key in "
+                             "an Authorization header using Bearer auth (i.e. Authorization: "
+                             "Bearer YOUR_KEY).")

@@ -81,6 +81,11 @@ class RunningServer(ServerThread):
     def bedrock_url(self) -> str:
         return f"{self.url}/bedrock"
 
+    @property
+    def openai_url(self) -> str:
+        """The OpenAI SDK's base_url."""
+        return f"{self.url}/v1"
+
     def __enter__(self) -> RunningServer:
         self.start()
         return self

@@ -12,6 +12,10 @@ import re
 
 OPEN = ""
 SEPARATOR = "/"
+# Buckets the server keeps for itself: no S3 bucket name starts with "_", so no S3 client can
+# create, name or list them. The OpenAI dialect's files are objects of FILES_BUCKET.
+RESERVED_PREFIX = "_"
+FILES_BUCKET = "_files"
 # Tenant names appear in stored names and in logs: plain words only.
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -19,6 +23,11 @@ TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 def stored_bucket(tenant: str, bucket: str) -> str:
     """The name a tenant's bucket has in the store."""
     return f"{tenant}{SEPARATOR}{bucket}" if tenant else bucket
+
+
+def reserved(bucket: str) -> bool:
+    """A bucket name the server keeps for itself (shown or stored form)."""
+    return shown_bucket(bucket).startswith(RESERVED_PREFIX)
 
 
 def bucket_tenant(stored: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bifrost_py.ports.file_store import FileStore
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.jobs import JobRepository
 from bifrost_py.ports.passthrough import BucketOwnership
@@ -21,6 +22,9 @@ class Store(Protocol):
 
     def mirrored_files(self, provider: str, mirror: FileMirror, max_object_size: int) -> Files:
         """A provider's files: kept here, and each also uploaded to the provider's storage."""
+
+    def file_store(self) -> FileStore:
+        """The OpenAI dialect's files, kept with the server's own (local_files first)."""
 
     def bucket_owners(self) -> BucketOwnership: ...
 

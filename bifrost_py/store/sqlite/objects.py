@@ -23,7 +23,7 @@ from bifrost_py.domain.objects import (
     etag_matches,
     validate_bucket_name,
 )
-from bifrost_py.domain.tenancy import bucket_tenant, shown_bucket
+from bifrost_py.domain.tenancy import bucket_tenant, reserved, shown_bucket
 from bifrost_py.errors import (
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
@@ -83,7 +83,8 @@ class ObjectStore:
         """A tenant's buckets, by the names it sees."""
         rows = await self.db.fetchall("SELECT name, created FROM buckets ORDER BY name")
         return sorted((Bucket(shown_bucket(r["name"]), r["created"]) for r in rows
-                       if bucket_tenant(r["name"]) == tenant), key=lambda b: b.name)
+                       if bucket_tenant(r["name"]) == tenant and not reserved(r["name"])),
+                      key=lambda b: b.name)
 
     async def delete_bucket(self, name: str) -> None:
         def delete(conn: sqlite3.Connection) -> None:
@@ -97,6 +98,12 @@ class ObjectStore:
 
         await self.db.transaction(delete)
         self._buckets.discard(name)
+
+    def ensure_bucket(self, conn: sqlite3.Connection, name: str) -> None:
+        """Inside a write transaction: the bucket, created if missing (the server's own)."""
+        conn.execute("INSERT OR IGNORE INTO buckets (name, created) VALUES (?, ?)",
+                     (name, time.time()))
+        self._buckets.add(name)
 
     async def bucket_for_write(self, name: str) -> None:
         """Checked before a body is read, so a PUT into a missing bucket fails fast."""
@@ -137,7 +144,8 @@ class ObjectStore:
         ETags are their file ids, the id names the file wherever it was put."""
         rows = await self.db.fetchall(f"SELECT {_COLUMNS}, data FROM objects WHERE etag = ?",
                                       (f'"{etag.strip(chr(34))}"',))
-        mine = [r for r in rows if bucket_tenant(r["bucket"]) == tenant]
+        mine = [r for r in rows
+                if bucket_tenant(r["bucket"]) == tenant and not reserved(r["bucket"])]
         return object_from_row(mine[0]) if mine else None
 
     def read(self, obj: ObjectInfo, start: int, end: int) -> AsyncIterator[bytes]:
@@ -248,14 +256,18 @@ class ObjectStore:
         """Deleting a missing key succeeds, as in S3, unless a precondition says otherwise."""
         def delete(conn: sqlite3.Connection) -> ObjectInfo | None:
             require_bucket(conn, bucket)
-            existing = _get(conn, bucket, key)
             if conditions.if_match:
-                check_write(Conditions(if_match=conditions.if_match), existing)
-            if existing is not None:
-                conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-            return existing
+                check_write(Conditions(if_match=conditions.if_match), _get(conn, bucket, key))
+            return self.remove(conn, bucket, key)
 
         self.retire(await self.db.transaction(delete))
+
+    def remove(self, conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo | None:
+        """Inside a write transaction: delete an object, return it (retire it after commit)."""
+        existing = _get(conn, bucket, key)
+        if existing is not None:
+            conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+        return existing
 
     async def delete_many(self, bucket: str, keys: list[str]) -> None:
         def delete(conn: sqlite3.Connection) -> list[ObjectInfo]:

@@ -14,6 +14,7 @@ from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.store.blobs.disk import BlobStore
 from bifrost_py.store.sqlite.bucket_owners import BucketOwners
 from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sqlite.file_store import SqliteFileStore
 from bifrost_py.store.sqlite.jobs import JobStore
 from bifrost_py.store.sqlite.multipart import Uploads
 from bifrost_py.store.sqlite.objects import ObjectStore, referenced_blobs
@@ -29,6 +30,7 @@ class SqliteStore:
         self.jobs = JobStore(self.db)
         self._databases = [self.db]
         self._objects: list[ObjectStore] = []
+        self._local: ObjectStore | None = None
         self._owners: BucketOwners | None = None
 
     @property
@@ -36,8 +38,14 @@ class SqliteStore:
         return self.db.is_open
 
     def local_files(self, auto_create_buckets: bool, max_object_size: int) -> Files:
-        return self._files(ObjectStore(self.db, self.blobs, auto_create_buckets),
-                           max_object_size)
+        self._local = ObjectStore(self.db, self.blobs, auto_create_buckets)
+        return self._files(self._local, max_object_size)
+
+    def file_store(self) -> SqliteFileStore:
+        if self._local is None:
+            raise RuntimeError("the OpenAI dialect's files live with the server's own files: "
+                               "ask for local_files first")
+        return SqliteFileStore(self._local)
 
     def mirrored_files(self, provider: str, mirror: FileMirror, max_object_size: int) -> Files:
         db = Database(self.data_dir / f"files-{provider}.sqlite3")

@@ -5,13 +5,20 @@ With no keys the server runs open (development) and says so at start-up.
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Mapping
 
 from starlette.types import Scope
 
 from bifrost_py.config import Config
-from bifrost_py.errors import AwsError, SlowDown, ThrottlingException, error_class
+from bifrost_py.errors import (
+    AuthenticationError,
+    AwsError,
+    SlowDown,
+    ThrottlingException,
+    error_class,
+)
 from bifrost_py.wire.asgi import mount_path, raw_path
 from bifrost_py.wire.auth.credentials import AuthError, Caller, Key
 from bifrost_py.wire.auth.presign_v2 import is_presigned_v2, verify_presigned_v2
@@ -23,7 +30,7 @@ class Guard:
         keys = [Key(k.access_key_id, k.secret_access_key, k.tenant, tuple(k.providers),
                     tuple(k.models), k.bearer_token) for k in config.keys]
         self.keys = {k.access_key_id: k for k in keys}
-        self.bearer = {k.bearer_token: k for k in keys if k.bearer_token}
+        self.bearer_keys = {k.bearer_token: k for k in keys if k.bearer_token}
         self.rate = config.server.requests_per_second_per_key
         self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, when)
 
@@ -43,9 +50,24 @@ class Guard:
                 return verify_presigned_v2(scope["method"], mount_path(scope), raw_query,
                                            headers, self.keys, time.time())
             return authenticate(service, scope["method"], path, raw_query, headers,
-                                body_sha256, self.keys, self.bearer, time.time())
+                                body_sha256, self.keys, self.bearer_keys, time.time())
         except AuthError as failure:
             raise dialect_error(failure, service) from None
+
+    def api_key(self, headers: Mapping[str, str]) -> Caller | None:
+        """The caller whose API key is in `Authorization: Bearer` (the OpenAI dialect's only
+        form); None when the server runs open."""
+        if not self.enabled:
+            return None
+        authorization = headers.get("authorization", "")
+        token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+        if not token:
+            raise AuthenticationError()
+        key = self.bearer_keys.get(token)
+        if key is None or not hmac.compare_digest(key.bearer_token.encode(), token.encode()):
+            raise AuthenticationError(f"Incorrect API key provided: {_masked(token)}.",
+                                      code="invalid_api_key")
+        return Caller(key)
 
     def throttle(self, caller: Caller | None, service: str) -> None:
         """A token bucket per key: `rate` a second, bursts of twice that."""
@@ -60,6 +82,11 @@ class Guard:
                 raise SlowDown()
             raise ThrottlingException("Too many requests for this access key; retry later.")
         self._buckets[caller.key.access_key_id] = (tokens - 1, now)
+
+
+def _masked(token: str) -> str:
+    """How OpenAI quotes a wrong key: its ends only."""
+    return f"{token[:3]}***{token[-4:]}" if len(token) > 10 else "***"
 
 
 def permit(caller: Caller | None, service: str, provider: str,

@@ -15,7 +15,6 @@ from bifrost_py.domain.objects import (
     check_read,
     validate_key,
 )
-from bifrost_py.domain.tenancy import stored_bucket
 from bifrost_py.domain.timefmt import iso
 from bifrost_py.errors import (
     InvalidArgument,
@@ -35,7 +34,7 @@ from bifrost_py.wire.s3.headers import (
     replace_checksum,
 )
 from bifrost_py.wire.s3.ranges import RangeNotSatisfiable, content_range, parse_range
-from bifrost_py.wire.s3.request import S3Request
+from bifrost_py.wire.s3.request import S3Request, s3_bucket
 
 
 async def put_object(req: S3Request, files: Files) -> Response:
@@ -114,7 +113,7 @@ async def copy_source(req: S3Request, files: Files) -> ObjectInfo:
     if not bucket or not key:
         raise InvalidArgument("Copy Source must mention the source bucket and key: "
                               "sourcebucket/sourcekey.", ArgumentName="x-amz-copy-source")
-    source = await files.objects.get(stored_bucket(req.tenant, bucket), key)
+    source = await files.objects.get(s3_bucket(req.tenant, bucket), key)
     h = req.headers
     check_copy_source(Conditions(h.get("x-amz-copy-source-if-match", ""),
                                  h.get("x-amz-copy-source-if-none-match", ""),

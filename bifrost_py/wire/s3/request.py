@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, unquote
 from starlette.requests import Request
 
 from bifrost_py.domain.objects import Conditions
-from bifrost_py.domain.tenancy import stored_bucket
-from bifrost_py.errors import InvalidURI
+from bifrost_py.domain.tenancy import reserved, stored_bucket
+from bifrost_py.errors import InvalidURI, NoSuchBucket
 from bifrost_py.wire.asgi import mount_path
 from bifrost_py.wire.auth.credentials import Caller, tenant_of
 
@@ -33,8 +33,9 @@ class S3Request:
 
     @property
     def store_bucket(self) -> str:
-        """The bucket's name in the store: qualified by the caller's tenant."""
-        return stored_bucket(self.tenant, self.bucket)
+        """The bucket's name in the store: qualified by the caller's tenant. The server's own
+        buckets are not there for S3 clients."""
+        return s3_bucket(self.tenant, self.bucket)
 
     @property
     def resource(self) -> str:
@@ -44,6 +45,13 @@ class S3Request:
         h = self.headers
         return Conditions(h.get("if-match", ""), h.get("if-none-match", ""),
                           h.get("if-modified-since", ""), h.get("if-unmodified-since", ""))
+
+
+def s3_bucket(tenant: str, bucket: str) -> str:
+    """The stored name of a bucket an S3 request names: NoSuchBucket for the server's own."""
+    if reserved(bucket):
+        raise NoSuchBucket(BucketName=bucket)
+    return stored_bucket(tenant, bucket)
 
 
 def parse_request(request: Request, headers: dict[str, str], region: str, account_id: str,

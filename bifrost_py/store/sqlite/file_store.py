@@ -1,0 +1,111 @@
+"""The OpenAI dialect's files in SQLite: a row per file, its bytes an object of the tenant's
+reserved files bucket, both written in one transaction."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import string
+import time
+from collections.abc import AsyncIterator
+
+from bifrost_py.domain.objects import ObjectInfo
+from bifrost_py.errors import NotFoundError
+from bifrost_py.ports.file_store import StoredFile
+from bifrost_py.ports.files import NO_CONDITIONS, Blob
+from bifrost_py.store.sqlite.objects import ObjectStore
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+_CONTENT_TYPE = "application/octet-stream"
+# A file past its expires_at is gone to its tenant.
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+def new_file_id() -> str:
+    return "file-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+
+
+class SqliteFileStore:
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+        self.db = objects.db
+
+    async def create(self, tenant: str, filename: str, purpose: str, blobs: list[Blob],
+                     expires_at: int | None = None) -> StoredFile:
+        file = StoredFile(new_file_id(), tenant, filename, purpose, sum(b.size for b in blobs),
+                          int(time.time()), expires_at)
+        inline = blobs[0].data if len(blobs) == 1 else None
+        obj = ObjectInfo(bucket=file.bucket, key=file.file_id, size=file.bytes,
+                         etag=f'"{file.file_id}"', modified=time.time(),
+                         content_type=_CONTENT_TYPE, parts_count=len(blobs) if len(blobs) > 1
+                         else None, data=inline,
+                         blobs=() if inline is not None else tuple((b.id, b.size) for b in blobs))
+        for blob in blobs:
+            self.objects.blobs.publish(blob)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            self.objects.ensure_bucket(conn, file.bucket)
+            self.objects.replace(conn, obj, NO_CONDITIONS)
+            conn.execute("INSERT INTO files (file_id, tenant, filename, purpose, bytes, "
+                         "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (file.file_id, tenant, filename, purpose, file.bytes, file.created_at,
+                          expires_at))
+
+        try:
+            await self.db.transaction(insert)
+        except BaseException:
+            self.objects.blobs.delete(b for b, _ in obj.blobs)
+            raise
+        return file
+
+    async def write(self, tenant: str, filename: str, purpose: str,
+                    chunks: AsyncIterator[bytes]) -> StoredFile:
+        blob = await self.objects.blobs.write(chunks, max_size=2**63)
+        return await self.create(tenant, filename, purpose, [blob])
+
+    async def get(self, tenant: str, file_id: str) -> StoredFile:
+        row = await self.db.fetchone(
+            f"SELECT * FROM files WHERE file_id = ? AND tenant = ? AND {_LIVE}",
+            (file_id, tenant, int(time.time())))
+        if row is None:
+            raise NotFoundError(f"No such File object: {file_id}", param="id")
+        return _file(row)
+
+    async def page(self, tenant: str, purpose: str | None, after: str | None, limit: int,
+                   ascending: bool) -> list[StoredFile]:
+        clauses: list[str] = ["tenant = ?", _LIVE]
+        params: list[str | int] = [tenant, int(time.time())]
+        if purpose:
+            clauses.append("purpose = ?")
+            params.append(purpose)
+        if after:
+            cursor = await self.get(tenant, after)
+            clauses.append(f"(created_at, file_id) {'>' if ascending else '<'} (?, ?)")
+            params += [cursor.created_at, cursor.file_id]
+        order = "ASC" if ascending else "DESC"
+        rows = await self.db.fetchall(
+            f"SELECT * FROM files WHERE {' AND '.join(clauses)} "
+            f"ORDER BY created_at {order}, file_id {order} LIMIT ?", [*params, limit])
+        return [_file(row) for row in rows]
+
+    async def delete(self, tenant: str, file_id: str) -> None:
+        file = await self.get(tenant, file_id)
+
+        def delete(conn: sqlite3.Connection) -> ObjectInfo | None:
+            conn.execute("DELETE FROM files WHERE file_id = ?", (file_id,))
+            return self.objects.remove(conn, file.bucket, file.file_id)
+
+        self.objects.retire(await self.db.transaction(delete))
+
+    def read(self, file: StoredFile) -> AsyncIterator[bytes]:
+        return self._read(file)
+
+    async def _read(self, file: StoredFile) -> AsyncIterator[bytes]:
+        obj = await self.objects.get(file.bucket, file.file_id)
+        async for chunk in self.objects.read(obj, 0, obj.size - 1):
+            yield chunk
+
+
+def _file(row: sqlite3.Row) -> StoredFile:
+    return StoredFile(row["file_id"], row["tenant"], row["filename"], row["purpose"],
+                      row["bytes"], row["created_at"], row["expires_at"])

@@ -1,0 +1,25 @@
+"""OpenAI-dialect operations matched on method and path (after the mount)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from starlette.responses import Response
+
+from bifrost_py.wire.openai import files
+from bifrost_py.wire.openai.request import OpenAIRequest
+from bifrost_py.wire.openai.service import V1
+
+Handler = Callable[[OpenAIRequest, V1], Awaitable[Response]]
+_ID = r"(?P<{}>[A-Za-z0-9_\-]{{1,128}})"
+
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    (method, re.compile(f"^{path}$"), handler) for method, path, handler in [
+        ("POST", "/files", files.create_file),
+        ("GET", "/files", files.list_files),
+        ("GET", "/files/" + _ID.format("file_id"), files.retrieve_file),
+        ("DELETE", "/files/" + _ID.format("file_id"), files.delete_file),
+        ("GET", "/files/" + _ID.format("file_id") + "/content", files.file_content),
+    ]
+]

@@ -1,0 +1,17 @@
+"""What the OpenAI dialect's handlers call: the jobs core, the files store, blobs to write into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bifrost_py.jobs.control import ControlPlane
+from bifrost_py.ports.file_store import FileStore
+from bifrost_py.ports.files import Blobs
+
+
+@dataclass
+class V1:
+    plane: ControlPlane
+    files: FileStore
+    blobs: Blobs
+    max_file_size: int
