@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bifrost_py.config import Config, RemoteConfig
 from bifrost_py.domain.jobs import BEDROCK
+from bifrost_py.jobs.batches import Batches
 from bifrost_py.jobs.control import ControlPlane
 from bifrost_py.jobs.delegated import DelegatedJobs
 from bifrost_py.jobs.dialects.base import Dialect
@@ -62,8 +63,10 @@ class Server:
                         self.providers.s3_proxy)
         self.bedrock = BedrockApp(plane, routing, self.guard)
         local = self.providers.files["local"]
-        self.openai = OpenAIApp(V1(plane, self.store.file_store(), local.blobs,
-                                   local.max_object_size), routing, self.guard)
+        file_store = self.store.file_store()
+        batches = Batches(config, self.store.jobs, file_store, self.runner.wake)
+        self.openai = OpenAIApp(V1(batches, file_store, local.blobs, local.max_object_size),
+                                routing, self.guard)
 
     async def open(self) -> None:
         await self.store.open()

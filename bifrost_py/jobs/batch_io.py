@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -18,7 +19,12 @@ from bifrost_py.ports.files import Objects
 
 
 class JobFailed(Exception):
-    """The job cannot run at all (its input is missing, unreadable, ...): status Failed."""
+    """The job cannot run at all (its input is missing, unreadable, ...): status Failed.
+    `errors` are the dialect's own account of why, kept with the job (OpenAI's batch errors)."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors
 
 
 async def find_inputs(objects: Objects, job: Job) -> list[ObjectInfo]:

@@ -16,7 +16,6 @@ from bifrost_py.config import BackendSettings, LocalConfig
 from bifrost_py.domain.jobs import (
     COMPLETED,
     EXPIRED,
-    FAILED,
     IN_PROGRESS,
     PARTIALLY_COMPLETED,
     SCHEDULED,
@@ -39,6 +38,7 @@ from bifrost_py.jobs.batch_io import (
     remove_work,
 )
 from bifrost_py.jobs.dialects.base import Dialect, Item, Written
+from bifrost_py.jobs.lifecycle import fail, prepared
 from bifrost_py.jobs.spool import Spool
 from bifrost_py.ports.backends import Backend, BackendError
 from bifrost_py.ports.jobs import JobRepository
@@ -62,8 +62,7 @@ class LocalJobs:
         try:
             await self._run(job, self.dialects[job.dialect], stop)
         except JobFailed as failure:
-            await self.jobs.update(job.job_id, status=FAILED, message=str(failure),
-                                   end_time=time.time())
+            await fail(self.jobs, job, failure)
             remove_work(self.work_dir, job)
 
     async def _run(self, job: Job, dialect: Dialect, stop: asyncio.Event) -> None:
@@ -72,6 +71,7 @@ class LocalJobs:
         if starting:
             await self.jobs.update(job.job_id, status=VALIDATING)
         inputs = await find_inputs(dialect.objects, job)
+        job = await prepared(self.jobs, dialect, job, inputs)
         total = await count_records(dialect.objects, inputs)
         check_record_count(total, self.max_records)
         spools = open_spools(self.work_dir, job, len(inputs))
@@ -146,10 +146,11 @@ class LocalJobs:
     async def _finish(self, job: Job, dialect: Dialect, inputs: list[ObjectInfo],
                       spools: list[Spool], total: int, stopped: bool, expired: bool) -> None:
         counts = counts_of(spools, total)
-        await dialect.publish(job, inputs, spools, counts)
+        written = await dialect.publish(job, inputs, spools, counts)
         status = (STOPPED if stopped else
                   (PARTIALLY_COMPLETED if counts.processed else EXPIRED) if expired else COMPLETED)
-        await self.jobs.update(job.job_id, status=status, counts=counts, end_time=time.time())
+        await self.jobs.update(job.job_id, status=status, counts=counts, end_time=time.time(),
+                               extra={**job.extra, **written})
         for spool in spools:
             spool.remove()
 

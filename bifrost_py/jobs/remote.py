@@ -38,6 +38,7 @@ from bifrost_py.jobs.batch_io import (
 )
 from bifrost_py.jobs.dialects.base import Dialect, Item
 from bifrost_py.jobs.follow import Follower
+from bifrost_py.jobs.lifecycle import fail, prepared
 from bifrost_py.jobs.spool import Spool
 from bifrost_py.jobs.upstream_lines import (
     CustomIds,
@@ -81,8 +82,7 @@ class RemoteJobs:
                 job, upstream, stop, lambda counts: _merged(upstream, counts))
             await self._finish(job, upstream, poll)
         except (JobFailed, UpstreamRefused) as failure:
-            await self.jobs.update(job.job_id, status=FAILED, end_time=time.time(),
-                                   message=str(failure))
+            await fail(self.jobs, job, failure)
             remove_work(self.work_dir, job)
 
     async def _submit(self, job: Job, stop: asyncio.Event) -> Upstream | None:
@@ -90,6 +90,7 @@ class RemoteJobs:
         await self.jobs.update(job.job_id, status=VALIDATING)
         dialect = self.dialects[job.dialect]
         inputs = await find_inputs(dialect.objects, job)
+        job = await prepared(self.jobs, dialect, job, inputs)
         spools = open_spools(self.work_dir, job, len(inputs))
         path = self.work_dir / job.job_id / "requests.jsonl"
         order: list[str] = []
@@ -147,6 +148,7 @@ class RemoteJobs:
             return None
 
     async def _finish(self, job: Job, upstream: Upstream, poll: Poll) -> None:
+        job = await self.jobs.get(job.job_id)  # as prepared at submit, perhaps by another run
         dialect = self.dialects[job.dialect]
         inputs = await find_inputs(dialect.objects, job)
         spools = open_spools(self.work_dir, job, len(inputs))
@@ -158,12 +160,13 @@ class RemoteJobs:
                 if poll.status not in _CUT_SHORT:
                     self._unanswered(job, dialect, sent, spools)
             counts = counts_of(spools, upstream.get("total"))
-            await dialect.publish(job, inputs, spools, counts)
+            written = await dialect.publish(job, inputs, spools, counts)
         finally:
             for spool in spools:
                 spool.close()
         await self.jobs.update(job.job_id, status=poll.status, message=poll.message,
-                               counts=counts, end_time=time.time())
+                               counts=counts, end_time=time.time(),
+                               extra={**job.extra, **written})
         remove_work(self.work_dir, job)
 
     async def _collect(self, job: Job, dialect: Dialect, upstream: Upstream, sent: Sent,

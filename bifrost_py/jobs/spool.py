@@ -71,14 +71,17 @@ class Spool:
         self.done.add(line_no)
         self.tally.add(ok, input_tokens, output_tokens)
 
-    async def outputs(self) -> AsyncIterator[bytes]:
-        """The output lines without their prefixes, a chunk at a time."""
+    async def outputs(self, ok: bool | None = None) -> AsyncIterator[bytes]:
+        """The output lines without their prefixes, a chunk at a time; only the successes or
+        only the failures when `ok` says which."""
+        flag = None if ok is None else b"1" if ok else b"0"
         with open(self.path, "rb") as f:
             rest = b""
             while chunk := f.read(_READ):
                 lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()
-                yield b"".join(line.split(b" ", 4)[4] + b"\n" for line in lines)
+                fields = (line.split(b" ", 4) for line in lines)
+                yield b"".join(f[4] + b"\n" for f in fields if flag is None or f[1] == flag)
 
     def close(self) -> None:
         if self._file is not None:

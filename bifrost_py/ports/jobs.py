@@ -24,6 +24,9 @@ class JobRepository(Protocol):
                              ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of ListModelInvocationJobs' summaries and the next page's token."""
 
+    async def page(self, tenant: str, dialect: str, after: Job | None, limit: int) -> list[Job]:
+        """Up to `limit` of a tenant's jobs of one dialect, newest first, after `after`."""
+
     async def unfinished(self) -> list[tuple[str, str, bool]]:
         """(job id, provider, stop requested) of every job not yet ended, oldest first."""
 

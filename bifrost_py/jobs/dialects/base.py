@@ -48,6 +48,10 @@ class Dialect(Protocol):
     name: str
     objects: Objects  # where the job's inputs are, and its outputs go
 
+    async def prepare(self, job: Job, inputs: list[ObjectInfo]) -> Job:
+        """Before any record runs: the whole input checked as the dialect's API checks it
+        (JobFailed when it refuses it), and what it tells of the job (its model)."""
+
     def read(self, job: Job, line_no: int, line: bytes) -> Item | Refused | None:
         """One input line (None when blank)."""
 
@@ -61,5 +65,6 @@ class Dialect(Protocol):
         """The output line for what became of one input line."""
 
     async def publish(self, job: Job, inputs: list[ObjectInfo], spools: list[Spool],
-                      counts: Counts) -> None:
-        """The job's outputs from its spools, once it ends."""
+                      counts: Counts) -> dict[str, Any]:
+        """The job's outputs from its spools, once it ends; what to add to its extra fields
+        (the ids of the files it wrote)."""

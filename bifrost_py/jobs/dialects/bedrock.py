@@ -3,6 +3,8 @@ manifest out (SPEC section 3)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bifrost_py.domain.jobs import BEDROCK, Counts, Job
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.lines import BadLine, Record, error_line, output_line, parse_line
@@ -21,6 +23,9 @@ class BedrockDialect:
 
     def __init__(self, objects: Objects) -> None:
         self.objects = objects  # where the job's inputs are and its outputs go
+
+    async def prepare(self, job: Job, inputs: list[ObjectInfo]) -> Job:
+        return job  # Bedrock reports a bad line in its own output line, not by failing
 
     def read(self, job: Job, line_no: int, line: bytes) -> Item | Refused | None:
         parsed = parse_line(line, line_no)
@@ -48,8 +53,9 @@ class BedrockDialect:
                 output_line(record, output))
 
     async def publish(self, job: Job, inputs: list[ObjectInfo], spools: list[Spool],
-                      counts: Counts) -> None:
+                      counts: Counts) -> dict[str, Any]:
         await publish_outputs(self.objects, job, inputs, spools, counts)
+        return {}
 
 
 def _errored(item: Item | Refused) -> Record | BadLine:

@@ -104,6 +104,17 @@ class JobStore:
         last = page[limit - 1] if len(page) > limit else None
         return summaries, _token(last[2], last[0]) if last else None
 
+    async def page(self, tenant: str, dialect: str, after: Job | None, limit: int) -> list[Job]:
+        clauses = ["tenant = ?", "dialect = ?"]
+        params: list[str | float] = [tenant, dialect]
+        if after is not None:
+            clauses.append("(submit_time, job_id) < (?, ?)")
+            params += [after.submit_time, after.job_id]
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE {' AND '.join(clauses)} "
+            "ORDER BY submit_time DESC, job_id DESC LIMIT ?", [*params, limit])
+        return [job_from_row(row) for row in rows]
+
     async def _refresh(self, wanted: list[tuple[str, float]]) -> None:
         stale = [job_id for job_id, modified in wanted
                  if self._summaries.get(job_id, (None,))[0] != modified]

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
-from bifrost_py.wire.openai import files
+from bifrost_py.wire.openai import batches, files
 from bifrost_py.wire.openai.request import OpenAIRequest
 from bifrost_py.wire.openai.service import V1
 
@@ -21,5 +21,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", "/files/" + _ID.format("file_id"), files.retrieve_file),
         ("DELETE", "/files/" + _ID.format("file_id"), files.delete_file),
         ("GET", "/files/" + _ID.format("file_id") + "/content", files.file_content),
+        ("POST", "/batches", batches.create_batch),
+        ("GET", "/batches", batches.list_batches),
+        ("GET", "/batches/" + _ID.format("batch_id"), batches.retrieve_batch),
+        ("POST", "/batches/" + _ID.format("batch_id") + "/cancel", batches.cancel_batch),
     ]
 ]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bifrost_py.jobs.control import ControlPlane
+from bifrost_py.jobs.batches import Batches
 from bifrost_py.ports.file_store import FileStore
 from bifrost_py.ports.files import Blobs
 
 
 @dataclass
 class V1:
-    plane: ControlPlane
+    batches: Batches
     files: FileStore
     blobs: Blobs
     max_file_size: int

@@ -5,6 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from bifrost_py.domain.jobs import (
+    COMPLETED,
+    EXPIRED,
+    FAILED,
+    IN_PROGRESS,
+    PARTIALLY_COMPLETED,
+    SCHEDULED,
+    STOPPED,
+    STOPPING,
+    SUBMITTED,
+    VALIDATING,
+    Job,
+)
 from bifrost_py.ports.file_store import StoredFile
 
 T = TypeVar("T")
@@ -14,6 +27,39 @@ def file_object(file: StoredFile) -> dict[str, Any]:
     return {"id": file.file_id, "object": "file", "bytes": file.bytes,
             "created_at": file.created_at, "filename": file.filename, "purpose": file.purpose,
             "status": "processed", "status_details": None, "expires_at": file.expires_at}
+
+
+# A job's status as a batch's: OpenAI's batches have no queued state before they run, and an
+# expired batch is expired whether or not some of its requests were answered.
+_STATUSES = {SUBMITTED: "validating", VALIDATING: "validating", SCHEDULED: "validating",
+             IN_PROGRESS: "in_progress", STOPPING: "cancelling", STOPPED: "cancelled",
+             COMPLETED: "completed", FAILED: "failed", EXPIRED: "expired",
+             PARTIALLY_COMPLETED: "expired"}
+
+
+def batch_object(job: Job) -> dict[str, Any]:
+    extra, counts = job.extra, job.counts
+    errors = extra.get("errors")
+    return {
+        "id": job.name, "object": "batch", "endpoint": extra["endpoint"],
+        "errors": {"object": "list", "data": errors} if errors else None,
+        "input_file_id": extra["input_file_id"], "completion_window": "24h",
+        "status": _STATUSES[job.status], "output_file_id": extra.get("output_file_id"),
+        "error_file_id": extra.get("error_file_id"), "created_at": int(job.submit_time),
+        "in_progress_at": _at(job, IN_PROGRESS), "expires_at": int(job.expiration_time),
+        "finalizing_at": _at(job, COMPLETED), "completed_at": _at(job, COMPLETED),
+        "failed_at": _at(job, FAILED), "expired_at": _at(job, EXPIRED, PARTIALLY_COMPLETED),
+        "cancelling_at": _at(job, STOPPING), "cancelled_at": _at(job, STOPPED),
+        "request_counts": {"total": counts.total or 0, "completed": counts.success,
+                           "failed": counts.errors},
+        "metadata": extra.get("metadata"), "model": job.model_id or None,
+    }
+
+
+def _at(job: Job, *statuses: str) -> int | None:
+    """When the job first had one of `statuses`, in whole seconds."""
+    when = next((job.events[s] for s in statuses if s in job.events), None)
+    return int(when) if when is not None else None
 
 
 def page(items: Sequence[T], limit: int, render: Callable[[T], dict[str, Any]],

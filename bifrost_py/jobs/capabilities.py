@@ -1,0 +1,28 @@
+"""What each kind of provider can run of the OpenAI dialect's endpoints.
+
+A batch asks for one endpoint; a provider that cannot run it is told at create, in the client's
+dialect, rather than failing every line later.
+"""
+
+from __future__ import annotations
+
+CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+RESPONSES = "/v1/responses"
+
+_ENDPOINTS: dict[str, frozenset[str]] = {
+    "local": frozenset({CHAT, EMBEDDINGS}),  # the model backend answers both
+    "openai": frozenset({CHAT, EMBEDDINGS, RESPONSES}),  # lines pass through as they are
+    "anthropic": frozenset({CHAT}),
+    "gemini": frozenset({CHAT}),
+    "bedrock": frozenset({CHAT}),
+}
+
+
+def provider_kind(provider: str) -> str:
+    """The kind of adapter a configured provider is."""
+    return provider
+
+
+def endpoints_of(provider: str) -> frozenset[str]:
+    return _ENDPOINTS.get(provider_kind(provider), frozenset())
