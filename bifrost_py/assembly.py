@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bifrost_py.config import Config, RemoteConfig
-from bifrost_py.domain.jobs import BEDROCK
+from bifrost_py.domain.jobs import BEDROCK, OPENAI
 from bifrost_py.jobs.batches import Batches
 from bifrost_py.jobs.control import ControlPlane
 from bifrost_py.jobs.delegated import DelegatedJobs
 from bifrost_py.jobs.dialects.base import Dialect
 from bifrost_py.jobs.dialects.bedrock import BedrockDialect
+from bifrost_py.jobs.dialects.openai import OpenAIDialect
 from bifrost_py.jobs.local import LocalJobs
 from bifrost_py.jobs.remote import RemoteJobs
 from bifrost_py.jobs.routing import Routing
@@ -86,13 +87,20 @@ def providers(config: Config, store: Store) -> Providers:
     max_records = config.server.max_records_per_job
     local = store.local_files(settings.local.auto_create_buckets, settings.local.max_object_size)
     built.files["local"] = local
-    built.executors["local"] = LocalJobs(settings.local, store.jobs, _dialects(local),
+    openai_files = OpenAIDialect(local.objects, store.file_store())
+
+    def dialects(files: Files) -> dict[str, Dialect]:
+        """The dialects a provider's jobs may speak, and where each keeps their inputs and
+        outputs: Bedrock's in the provider's own files, OpenAI's in the Files API's."""
+        return {BEDROCK: BedrockDialect(files.objects), OPENAI: openai_files}
+
+    built.executors["local"] = LocalJobs(settings.local, store.jobs, dialects(local),
                                          work_dir, max_records, make_backend)
     built.limits["local"] = settings.local.max_concurrent_jobs
 
     def remote(name: str, api: BatchAPI, remote_settings: RemoteConfig, files: Files) -> None:
         built.files[name] = files
-        built.executors[name] = RemoteJobs(api, store.jobs, _dialects(files), work_dir,
+        built.executors[name] = RemoteJobs(api, store.jobs, dialects(files), work_dir,
                                            remote_settings.poll_interval, max_records)
         built.closers.append(api.aclose)
 
@@ -129,11 +137,6 @@ def providers(config: Config, store: Store) -> Providers:
         built.s3_proxy = S3Proxy(endpoint, ProxyTenancy(owners))
         built.closers += [api.aclose, endpoint.aclose]
     return built
-
-
-def _dialects(files: Files) -> dict[str, Dialect]:
-    """The dialects a provider's jobs may speak, and where each keeps their inputs and outputs."""
-    return {BEDROCK: BedrockDialect(files.objects)}
 
 
 def _names(config: Config, provider: str) -> Callable[[str], str]:

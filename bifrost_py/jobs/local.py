@@ -27,6 +27,7 @@ from bifrost_py.domain.jobs import (
 )
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.fields import RecordError
+from bifrost_py.domain.records.openai_embeddings import EmbeddingsRequest
 from bifrost_py.jobs.batch_io import (
     JobFailed,
     check_record_count,
@@ -134,14 +135,17 @@ class LocalJobs:
         return dialect.written(job, item, await self._answer(job, dialect, backend, item))
 
     async def _answer(self, job: Job, dialect: Dialect, backend: Backend, item: Item) -> Result:
+        model = dialect.model(job, item)
         try:
-            completion = await backend.complete(dialect.model(job, item),
-                                                dialect.prompt(job, item))
+            request = dialect.request(job, item)
+            if isinstance(request, EmbeddingsRequest):
+                embeddings = await backend.embed(model, request.inputs, request.dimensions)
+                return Result(item.id, embeddings=embeddings)
+            return Result(item.id, completion=await backend.complete(model, request))
         except RecordError as exc:
             return Result(item.id, error=(400, str(exc)))
         except BackendError as exc:
             return Result(item.id, error=(exc.code, exc.message))
-        return Result(item.id, completion=completion)
 
     async def _finish(self, job: Job, dialect: Dialect, inputs: list[ObjectInfo],
                       spools: list[Spool], total: int, stopped: bool, expired: bool) -> None:

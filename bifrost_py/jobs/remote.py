@@ -27,6 +27,7 @@ from bifrost_py.domain.jobs import (
 )
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.fields import RecordError
+from bifrost_py.domain.records.neutral import Prompt
 from bifrost_py.jobs.batch_io import (
     JobFailed,
     check_record_count,
@@ -139,7 +140,9 @@ class RemoteJobs:
         # still takes its id, so every later record gets the same id in both.
         custom_id = ids.assign(item.id, index, line_no)
         try:
-            prompt = dialect.prompt(job, item)
+            prompt = dialect.request(job, item)
+            if not isinstance(prompt, Prompt):  # batches create refuses what a provider lacks
+                raise RecordError(f"{self.api.provider} runs chat requests only")
             return custom_id, request_line(self.api, UpstreamRequest(
                 custom_id, dialect.model(job, item), prompt))
         except RecordError as exc:

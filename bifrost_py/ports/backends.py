@@ -1,7 +1,9 @@
-"""What the batch runner asks of a model backend: one neutral prompt in, one completion out."""
+"""What the batch runner asks of a model backend: one neutral prompt in, one completion out;
+or texts in, one embedding vector each out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from bifrost_py.domain.records.neutral import Completion, Prompt
@@ -19,7 +21,15 @@ class BackendError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]  # one per text, in order
+    input_tokens: int
+
+
 class Backend(Protocol):
     async def complete(self, model_id: str, prompt: Prompt) -> Completion: ...
+
+    async def embed(self, model_id: str, texts: list[str], dimensions: int) -> Embeddings: ...
 
     async def aclose(self) -> None: ...

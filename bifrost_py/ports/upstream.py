@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bifrost_py.domain.jobs import Counts, Job
-from bifrost_py.domain.records.neutral import Completion, Prompt
+from bifrost_py.domain.records.neutral import Completion, JsonObject, Prompt
+from bifrost_py.ports.backends import Embeddings
 
 Upstream = dict[str, Any]  # the provider's ids and state, persisted as JSON with the job
 
@@ -77,6 +78,10 @@ class Result:
     completion: Completion | None = None
     error: tuple[int, str] | None = None  # (HTTP-like code, message)
     position: int | None = None  # 0-based, among the requests as they were sent
+    embeddings: Embeddings | None = None
+    # {"status_code", "body"}: the answer as OpenAI's API wrote it, from the openai provider,
+    # which a client of the OpenAI dialect gets as it came.
+    openai_response: JsonObject | None = None
 
 
 class BatchAPI(Protocol):

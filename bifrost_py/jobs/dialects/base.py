@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from bifrost_py.domain.jobs import Counts, Job
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.neutral import JsonObject, Prompt
+from bifrost_py.domain.records.openai_embeddings import EmbeddingsRequest
 from bifrost_py.jobs.spool import Spool
 from bifrost_py.ports.files import Objects
 from bifrost_py.ports.upstream import Result
@@ -55,8 +56,8 @@ class Dialect(Protocol):
     def read(self, job: Job, line_no: int, line: bytes) -> Item | Refused | None:
         """One input line (None when blank)."""
 
-    def prompt(self, job: Job, item: Item) -> Prompt:
-        """The neutral request of a chat item (RecordError when it cannot be read)."""
+    def request(self, job: Job, item: Item) -> Prompt | EmbeddingsRequest:
+        """The item's neutral request (RecordError when it cannot be read)."""
 
     def model(self, job: Job, item: Item) -> str:
         """The model the item asks for."""

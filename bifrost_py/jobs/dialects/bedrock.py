@@ -36,7 +36,7 @@ class BedrockDialect:
             return Refused(line_no, parsed.record_id, value, parsed.message)
         return Item(line_no, parsed.record_id, parsed.model_input, parsed.model_input)
 
-    def prompt(self, job: Job, item: Item) -> Prompt:
+    def request(self, job: Job, item: Item) -> Prompt:
         return to_prompt(job.model_id, item.request, _invocation(job))
 
     def model(self, job: Job, item: Item) -> str:

@@ -12,6 +12,8 @@ from bifrost_py.domain.records.neutral import (
     text_block,
     tool_use_block,
 )
+from bifrost_py.domain.records.openai_embeddings import echo_embedding
+from bifrost_py.ports.backends import Embeddings
 
 PREFIX = "echo: "
 
@@ -31,6 +33,12 @@ class EchoBackend:
         answer, stop_reason, stop_sequence = _answer(prompt)
         return Completion([text_block(answer)], input_tokens, count_tokens(answer), stop_reason,
                           stop_sequence)
+
+    async def embed(self, model_id: str, texts: list[str], dimensions: int) -> Embeddings:
+        if self.latency_ms > 0:
+            await asyncio.sleep(self.latency_ms / 1000)
+        return Embeddings([echo_embedding(text, dimensions) for text in texts],
+                          sum(count_tokens(text) for text in texts))
 
     async def aclose(self) -> None:
         return None

@@ -24,7 +24,7 @@ import aiohttp
 
 from bifrost_py.domain.records.neutral import Completion, Prompt
 from bifrost_py.domain.records.openai_chat import from_openai_chat, to_openai_chat
-from bifrost_py.ports.backends import BackendError
+from bifrost_py.ports.backends import BackendError, Embeddings
 
 RETRY_BASE = 0.5
 RETRY_CAP = 20.0
@@ -36,21 +36,38 @@ class OpenAICompatibleBackend:
     def __init__(self, base_url: str, api_key: str = "", model: str | None = None,
                  timeout: float = 120, max_retries: int = 6,
                  session: aiohttp.ClientSession | None = None) -> None:
-        url = base_url.rstrip("/") + "/chat/completions"
+        base = base_url.rstrip("/")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._transport: Transport = AiohttpTransport(url, headers, timeout, session)
+        self._transport: Transport = AiohttpTransport(base + "/chat/completions", headers,
+                                                      timeout, session)
+        # Embeddings are asked for far less often: a session of their own, made on first use.
+        self._embeddings: Transport = AiohttpTransport(base + "/embeddings", headers, timeout,
+                                                       session)
         self._api_key = api_key
         self._model = model
         self._max_retries = max_retries
 
     async def complete(self, model_id: str, prompt: Prompt) -> Completion:
         payload = json.dumps(to_openai_chat(prompt, self._model or model_id)).encode()
+        return self._completion(await self._post(self._transport, payload))
+
+    async def embed(self, model_id: str, texts: list[str], dimensions: int) -> Embeddings:
+        payload = json.dumps({"model": self._model or model_id, "input": texts,
+                              "dimensions": dimensions, "encoding_format": "float"}).encode()
+        return self._embeddings_of(await self._post(self._embeddings, payload), len(texts))
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+        await self._embeddings.aclose()
+
+    async def _post(self, transport: Transport, payload: bytes) -> bytes:
+        """The answer's body, after retrying what passes with time."""
         attempt = 0
         while True:
             try:
-                status, headers, content = await self._transport.post(payload)
+                status, headers, content = await transport.post(payload)
             except TransportError as exc:  # refused, reset, timed out: worth another try
                 if attempt >= self._max_retries:
                     raise BackendError(503, self._redact(
@@ -58,15 +75,27 @@ class OpenAICompatibleBackend:
                 await sleep(retry_delay(attempt))
             else:
                 if 200 <= status < 300:
-                    return self._completion(content)
+                    return content
                 if not is_retryable(status) or attempt >= self._max_retries:
                     raise BackendError(status, self._redact(
                         f"upstream returned {status}: {upstream_message(content)}"))
                 await sleep(retry_delay(attempt, headers))
             attempt += 1
 
-    async def aclose(self) -> None:
-        await self._transport.aclose()
+    def _embeddings_of(self, content: bytes, count: int) -> Embeddings:
+        try:
+            body = json.loads(content)
+            vectors = [[float(x) for x in item["embedding"]]
+                       for item in sorted(body["data"], key=lambda item: item["index"])]
+            tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendError(500, self._redact(
+                f"the upstream answered with something other than embeddings: {exc}"),
+            ) from None
+        if len(vectors) != count:
+            raise BackendError(500, f"the upstream answered {len(vectors)} embeddings for "
+                                    f"{count} inputs")
+        return Embeddings(vectors, tokens)
 
     def _completion(self, content: bytes) -> Completion:
         try:

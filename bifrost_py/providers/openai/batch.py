@@ -62,8 +62,18 @@ class OpenAIBatch:
                                           url=self._url))
 
     def native(self, line: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """A line in OpenAI's own format goes as it is, its model mapped by [models]; Azure's
+        urls lack the /v1 and its models are deployments."""
         custom_id = native_custom_id(line)
-        return (custom_id, line) if custom_id is not None else None
+        if custom_id is None:
+            return None
+        body = line["body"]
+        if isinstance(body.get("model"), str):
+            body = {**body, "model": self._model_name(body["model"])}
+        url = line.get("url")
+        if self._settings.api_version and isinstance(url, str):
+            url = url.removeprefix("/v1")
+        return custom_id, {**line, "url": url, "body": body}
 
     async def submit(self, job: Job, requests: Path, count: int) -> Upstream:
         with self._errors():
@@ -91,7 +101,10 @@ class OpenAIBatch:
                 async for line in self._jsonl(file_id):
                     outcome = read_output_line(line)
                     if outcome is not None:
-                        yield Result(*outcome)
+                        custom_id, completion, error = outcome
+                        response = line.get("response")
+                        yield Result(custom_id, completion, error, openai_response=response
+                                     if isinstance(response, dict) else None)
 
     async def cancel(self, job: Job, upstream: Upstream) -> None:
         batch_id = upstream["batch_id"]
@@ -108,6 +121,11 @@ class OpenAIBatch:
     async def aclose(self) -> None:
         await self._client.close()
 
+    def _endpoint(self, job: Job) -> str:
+        """The endpoint a batch of the OpenAI dialect asked for; chat for Bedrock's records."""
+        endpoint = str(job.extra.get("endpoint") or CHAT_URL)
+        return endpoint.removeprefix("/v1") if self._settings.api_version else endpoint
+
     async def _existing(self, job_id: str) -> Batch | None:
         """The batch an earlier attempt of this submit created, if any (newest batches first)."""
         page = await self._client.batches.list(limit=100)
@@ -119,7 +137,7 @@ class OpenAIBatch:
             # cast: the SDK types these as literals of OpenAI's own values; Azure's endpoint is
             # not among them, and completion_window comes from the config.
             return await self._client.batches.create(
-                input_file_id=input_file_id, endpoint=cast(Any, self._url),
+                input_file_id=input_file_id, endpoint=cast(Any, self._endpoint(job)),
                 completion_window=cast(Any, self._settings.completion_window),
                 metadata={METADATA_KEY: job.job_id})
         except openai.APIStatusError as exc:
