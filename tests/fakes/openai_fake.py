@@ -32,9 +32,11 @@ from tests.fakes.chat import _completion, _text
 from tests.fakes.faults import ResultFaults
 
 _TERMINAL = {"completed", "failed", "expired", "cancelled"}
-_LINE_URLS = {False: {"/v1/chat/completions"}, True: {"/chat/completions"}}
-_BATCH_ENDPOINTS = {False: {"/v1/chat/completions"},
-                    True: {"/chat/completions", "/v1/chat/completions"}}
+_LINE_URLS = {False: {"/v1/chat/completions", "/v1/embeddings"},
+              True: {"/chat/completions", "/embeddings"}}
+_BATCH_ENDPOINTS = {False: {"/v1/chat/completions", "/v1/embeddings"},
+                    True: {"/chat/completions", "/v1/chat/completions", "/embeddings"}}
+EMBEDDING_LENGTH = 8  # the fake's vectors: short, and derived from the text
 _REQUIRED = ("custom_id", "method", "url", "body")
 _EXPIRED = {"code": "batch_expired",
             "message": "This request could not be executed before the completion window expired."}
@@ -400,6 +402,8 @@ def _result(request: dict[str, Any], number: int) -> tuple[bool, dict[str, Any]]
     """The output line for one request: the echo, or a per-request 400 for a body that is not a
     chat request or whose last user message says FAIL."""
     body, custom_id = request["body"], request["custom_id"]
+    if request["url"].endswith("/embeddings"):
+        return _embeddings(custom_id, body)
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list):
         return False, _refused(custom_id, "Missing required parameter: 'messages'.")
@@ -409,11 +413,27 @@ def _result(request: dict[str, Any], number: int) -> tuple[bool, dict[str, Any]]
     return True, _output_line(custom_id, 200, _completion(body, number))
 
 
+def _embeddings(custom_id: str, body: Any) -> tuple[bool, dict[str, Any]]:
+    """An embeddings request answered as OpenAI's embeddings endpoint answers (a list of
+    `embedding` objects, usage with prompt tokens only), a vector per input text."""
+    inputs = body.get("input") if isinstance(body, dict) else None
+    texts = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        return False, _refused(custom_id, "Missing required parameter: 'input'.")
+    data = [{"object": "embedding", "index": index, "embedding": [
+        byte / 255 for byte in hashlib.sha256(text.encode()).digest()[:EMBEDDING_LENGTH]]}
+        for index, text in enumerate(texts)]
+    tokens = sum(len(text.split()) for text in texts)
+    return True, _output_line(custom_id, 200, {
+        "object": "list", "data": data, "model": body.get("model"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
 def _usage(done: list[tuple[bool, dict[str, Any]]]) -> dict[str, Any]:
-    """The batch's token usage: the sum over the chat completions answered so far."""
+    """The batch's token usage: the sum over the requests answered so far."""
     counts = [line["response"]["body"]["usage"] for ok, line in done if ok]
     prompt = sum(count["prompt_tokens"] for count in counts)
-    completion = sum(count["completion_tokens"] for count in counts)
+    completion = sum(count.get("completion_tokens", 0) for count in counts)
     return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
             "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": prompt + completion}
