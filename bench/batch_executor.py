@@ -37,7 +37,7 @@ from bench.servers import REPO, RssSampler, Server
 BUCKET = "bench"
 INPUT_KEY = "in/records.jsonl"
 OUTPUT_PREFIX = "out/"
-BACKEND_MODULE = REPO / "bifrost_py" / "backends" / "openai_compatible.py"
+BACKEND_MODULE = REPO / "bifrost_py" / "providers" / "local" / "openai_compatible.py"
 POLL = 0.2
 TARGET_RATIO = 1.3
 TARGET_CPU_MS = 0.5
