@@ -21,7 +21,7 @@ from bifrost_py.jobs.dialects.openai import OpenAIDialect
 from bifrost_py.jobs.local import LocalJobs
 from bifrost_py.jobs.remote import RemoteJobs
 from bifrost_py.jobs.routing import Routing
-from bifrost_py.jobs.runner import Executor, Runner
+from bifrost_py.jobs.runner import ByDialect, Executor, Runner
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.store import Store
 from bifrost_py.ports.upstream import BatchAPI
@@ -128,12 +128,18 @@ def providers(config: Config, store: Store) -> Providers:
                settings.anthropic, local)
     if settings.bedrock is not None:
         from bifrost_py.providers.bedrock.batch import BedrockBatch
+        from bifrost_py.providers.bedrock.records import BedrockRecords
         from bifrost_py.providers.bedrock.s3 import S3Endpoint
 
         owners = store.bucket_owners()
         api = BedrockBatch(settings.bedrock, _names(config, "bedrock"), owners)
-        built.executors["bedrock"] = DelegatedJobs(api, store.jobs, settings.bedrock.poll_interval)
         endpoint = S3Endpoint(settings.bedrock)
+        records = BedrockRecords(settings.bedrock, _names(config, "bedrock"), api, endpoint)
+        # Bedrock's own jobs run on AWS as they are; other dialects' are translated to records.
+        built.executors["bedrock"] = ByDialect({
+            BEDROCK: DelegatedJobs(api, store.jobs, settings.bedrock.poll_interval),
+            OPENAI: RemoteJobs(records, store.jobs, dialects(local), work_dir,
+                               settings.bedrock.poll_interval, max_records)})
         built.s3_proxy = S3Proxy(endpoint, ProxyTenancy(owners))
         built.closers += [api.aclose, endpoint.aclose]
     return built

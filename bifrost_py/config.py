@@ -156,6 +156,8 @@ class BedrockConfig(RemoteConfig):
     s3_endpoint_url: str = ""       # empty: AWS; set to MinIO, LocalStack or moto
     bedrock_endpoint_url: str = ""  # empty: AWS
     role_arn: str = ""              # used when a request's roleArn is not a real role ARN
+    # s3://bucket/prefix/ where batches of the OpenAI dialect stage their records and outputs
+    staging_uri: str = ""
 
 
 @dataclass(frozen=True)

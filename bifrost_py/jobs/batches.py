@@ -37,6 +37,7 @@ class Batches:
         metadata = _metadata(params.get("metadata"))
         source = await self._input(tenant, params.get("input_file_id"))
         if provider_kind(provider) == "bedrock":
+            self._bedrock_configured()
             await self._enough_for_bedrock(source)
         server = self.config.server
         job_id, now = new_job_id(), time.time()
@@ -86,6 +87,14 @@ class Batches:
             raise InvalidRequestError(f"The file {file_id} was not uploaded with purpose "
                                       "'batch'.", param="input_file_id")
         return source
+
+    def _bedrock_configured(self) -> None:
+        bedrock = self.config.providers.bedrock
+        if bedrock is None or not bedrock.staging_uri or not bedrock.role_arn:
+            raise InvalidRequestError(
+                "The bedrock provider stages a batch's records in S3 and runs them with an IAM "
+                "role: set providers.bedrock.staging_uri and role_arn in the server's config.",
+                param="endpoint")
 
     async def _enough_for_bedrock(self, source: StoredFile) -> None:
         records = 0

@@ -22,6 +22,17 @@ class Executor(Protocol):
     async def run(self, job: Job, stop: asyncio.Event) -> None: ...
 
 
+class ByDialect:
+    """Runs each job with the engine for its dialect: a provider may run Bedrock's jobs one
+    way and OpenAI's another."""
+
+    def __init__(self, engines: dict[str, Executor]) -> None:
+        self.engines = engines
+
+    async def run(self, job: Job, stop: asyncio.Event) -> None:
+        await self.engines[job.dialect].run(job, stop)
+
+
 class Runner:
     def __init__(self, jobs: JobRepository, executors: dict[str, Executor], limits: dict[str, int],
                  interval: float = 1.0) -> None:

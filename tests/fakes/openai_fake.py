@@ -256,7 +256,8 @@ class FakeOpenAI:
             "cancelling_at": None, "cancelled_at": None, "metadata": params.get("metadata"),
             "request_counts": {"total": 0, "completed": 0, "failed": 0}, "model": None,
             "usage": None}
-        requests, errors = self._validate(params["input_file_id"], call.azure)
+        requests, errors = self._validate(params["input_file_id"], call.azure,
+                                          params["endpoint"])
         obj["model"] = next((r["body"].get("model") for r in requests
                              if isinstance(r["body"], dict)), None)
         if not errors and self.outcome == "failed":
@@ -266,8 +267,8 @@ class FakeOpenAI:
         self._batches[key] = _Batch(obj, now, self.outcome, self.hold, errors, results)
         return obj
 
-    def _validate(self, file_id: str, azure: bool) -> tuple[list[dict[str, Any]],
-                                                             list[dict[str, Any]]]:
+    def _validate(self, file_id: str, azure: bool, endpoint: str,
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Check the input file as OpenAI does: any bad line fails the whole batch."""
         if file_id not in self.files:
             return [], [_batch_error("file_not_found", f"Input file {file_id} not found.")]
@@ -277,7 +278,7 @@ class FakeOpenAI:
         for number, line in enumerate(self.files[file_id].content.decode().splitlines(), 1):
             if not line.strip():
                 continue
-            error = _line_error(line, azure, seen)
+            error = _line_error(line, azure, endpoint, seen)
             if error:
                 errors.append(_batch_error(*error, line=number))
             else:
@@ -370,7 +371,8 @@ class FakeOpenAI:
         return self._store(filename, "batch_output", text.encode()).id
 
 
-def _line_error(line: str, azure: bool, seen: set[str]) -> tuple[str, str] | None:
+def _line_error(line: str, azure: bool, endpoint: str,
+                seen: set[str]) -> tuple[str, str] | None:
     """The (code, message) that makes this input line invalid, if any."""
     try:
         request = json.loads(line)
@@ -381,9 +383,11 @@ def _line_error(line: str, azure: bool, seen: set[str]) -> tuple[str, str] | Non
     for name in _REQUIRED:
         if name not in request:
             return "missing_required_parameter", f"Missing required parameter: '{name}'."
-    if request["url"] not in _LINE_URLS[azure]:
-        return "invalid_url", (f"The URL provided for this request ({request['url']}) is not "
-                               f"supported; use {sorted(_LINE_URLS[azure])[0]}.")
+    # A line's url must be the batch's endpoint (Azure writes both without the /v1).
+    if request["url"] not in _LINE_URLS[azure] or (
+            request["url"].removeprefix("/v1") != endpoint.removeprefix("/v1")):
+        return "invalid_url", "The URL provided for this request does not match the batch " \
+                              "endpoint."
     if request["custom_id"] in seen:
         return "duplicate_custom_id", "The custom_id for this request is a duplicate."
     return None

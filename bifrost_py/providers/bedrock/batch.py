@@ -82,14 +82,14 @@ class BedrockBatch:
             params["modelInvocationType"] = job.invocation_type
         if job.vpc_config:
             params["vpcConfig"] = job.vpc_config
-        answer = await self._call("CreateModelInvocationJob", params)
+        answer = await self.call("CreateModelInvocationJob", params)
         arn = answer.get("jobArn")
         if not isinstance(arn, str):
             raise UpstreamUnavailable(PROVIDER, "CreateModelInvocationJob answered no jobArn")
         return {"arn": arn}
 
     async def poll(self, job: Job, upstream: Upstream) -> Poll:
-        answer = await self._call("GetModelInvocationJob", {"jobIdentifier": upstream["arn"]})
+        answer = await self.call("GetModelInvocationJob", {"jobIdentifier": upstream["arn"]})
         status = str(answer.get("status", "Submitted"))
         counts = Counts(answer.get("totalRecordCount"), answer.get("processedRecordCount", 0),
                         answer.get("successRecordCount", 0), answer.get("errorRecordCount", 0))
@@ -97,7 +97,7 @@ class BedrockBatch:
 
     async def cancel(self, job: Job, upstream: Upstream) -> None:
         try:
-            await self._call("StopModelInvocationJob", {"jobIdentifier": upstream["arn"]})
+            await self.call("StopModelInvocationJob", {"jobIdentifier": upstream["arn"]})
         except _Refused as refused:
             if refused.code not in _STOP_TOO_LATE:
                 raise
@@ -114,7 +114,7 @@ class BedrockBatch:
                               "an account id, and providers.bedrock.role_arn is not set: give "
                               "the job a role Bedrock can assume, or configure one", 400)
 
-    async def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One operation, retried on throttling, 5xx and connection errors up to max_retries
         times (then the engine's own backoff takes over)."""
         attempt = 0
