@@ -320,3 +320,31 @@ bearer_token = "sk-team-b-0123456789"
         unsigned = httpx.get(f"{server.openai_url}/files", timeout=10)
         assert unsigned.status_code == 401
         assert unsigned.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_azure_openai_gets_its_own_forms_of_the_same_batch(tmp_path: Any, fakes: Fakes) -> None:
+    """OpenAI's /v1 lines go to Azure as Azure takes them: urls without /v1, the model a
+    deployment (mapped with [models])."""
+    fake = fakes["openai"]
+    config = f"""
+[providers.openai]
+api_key = "{KEY}"
+base_url = "{fake.url}"
+api_version = "2024-12-01-preview"
+poll_interval = 0.2
+
+[models."gpt-4o-mini"]
+openai = "my-gpt4o-deployment"
+"""
+    with configured_server(tmp_path, config) as azure_server:
+        sdk = client(azure_server.openai_url, "openai")
+        batch = run(sdk, [chat_line(i, "gpt-4o-mini") for i in range(2)])
+        answered = file_lines(sdk, batch.output_file_id)
+    assert batch.status == "completed" and sorted(answered) == ["request-0", "request-1"]
+    upstream = next(b for b in fake.batches.values()
+                    if (b["metadata"] or {}).get("bifrost_job") == batch.id.removeprefix("batch_"))
+    assert upstream["endpoint"] == "/chat/completions"
+    sent = [json.loads(line) for line in
+            fake.files[upstream["input_file_id"]].content.splitlines()]
+    assert {(line["url"], line["body"]["model"]) for line in sent} == {
+        ("/chat/completions", "my-gpt4o-deployment")}
