@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from bifrost_py.config import Config, RemoteConfig
+from bifrost_py.config import (
+    AnthropicConfig,
+    BedrockConfig,
+    Config,
+    GeminiConfig,
+    LocalConfig,
+    OpenAIConfig,
+    RemoteConfig,
+)
 from bifrost_py.domain.jobs import BEDROCK, OPENAI
 from bifrost_py.jobs.batches import Batches
 from bifrost_py.jobs.control import ControlPlane
@@ -45,7 +54,7 @@ class Providers:
     files: dict[str, Files] = field(default_factory=dict)  # bedrock's files are real S3
     executors: dict[str, Executor] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)  # jobs running at once
-    s3_proxy: S3Proxy | None = None
+    s3_proxies: dict[str, S3Proxy] = field(default_factory=dict)
     closers: list[Closer] = field(default_factory=list)
 
 
@@ -61,7 +70,7 @@ class Server:
         routing = Routing(config)
         plane = ControlPlane(config, self.store.jobs, self.runner.wake)
         self.s3 = S3App(config, self.providers.files, routing, self.guard,
-                        self.providers.s3_proxy)
+                        self.providers.s3_proxies)
         self.bedrock = BedrockApp(plane, routing, self.guard)
         local = self.providers.files["local"]
         file_store = self.store.file_store()
@@ -81,69 +90,99 @@ class Server:
 
 
 def providers(config: Config, store: Store) -> Providers:
-    built = Providers()
-    work_dir = config.data_path / "jobs"
-    settings = config.providers
-    max_records = config.server.max_records_per_job
-    local = store.local_files(settings.local.auto_create_buckets, settings.local.max_object_size)
-    built.files["local"] = local
-    openai_files = OpenAIDialect(local.objects, store.file_store())
+    """Every configured instance's files and executor, built by its kind's builder."""
+    build = _Build(config, store)
+    for name, settings in config.providers.instances.items():
+        _BUILDERS[settings.kind](build, name, settings)
+    return build.built
 
-    def dialects(files: Files) -> dict[str, Dialect]:
+
+class _Build:
+    """What every kind's builder needs, and what they have built so far."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.built = Providers()
+        self.work_dir = config.data_path / "jobs"
+        self.max_records = config.server.max_records_per_job
+        local = config.providers.local
+        self.local = store.local_files(local.auto_create_buckets, local.max_object_size)
+        self.openai_files = OpenAIDialect(self.local.objects, store.file_store())
+
+    def dialects(self, files: Files) -> dict[str, Dialect]:
         """The dialects a provider's jobs may speak, and where each keeps their inputs and
         outputs: Bedrock's in the provider's own files, OpenAI's in the Files API's."""
-        return {BEDROCK: BedrockDialect(files.objects), OPENAI: openai_files}
+        return {BEDROCK: BedrockDialect(files.objects), OPENAI: self.openai_files}
 
-    built.executors["local"] = LocalJobs(settings.local, store.jobs, dialects(local),
-                                         work_dir, max_records, make_backend)
-    built.limits["local"] = settings.local.max_concurrent_jobs
+    def names(self, provider: str) -> Callable[[str], str]:
+        return lambda model_id: self.config.model_name(model_id, provider)
 
-    def remote(name: str, api: BatchAPI, remote_settings: RemoteConfig, files: Files) -> None:
-        built.files[name] = files
-        built.executors[name] = RemoteJobs(api, store.jobs, dialects(files), work_dir,
-                                           remote_settings.poll_interval, max_records)
-        built.closers.append(api.aclose)
+    def remote(self, name: str, api: BatchAPI, settings: RemoteConfig, files: Files) -> None:
+        self.built.files[name] = files
+        self.built.executors[name] = RemoteJobs(api, self.store.jobs, self.dialects(files),
+                                                self.work_dir, settings.poll_interval,
+                                                self.max_records)
+        self.built.closers.append(api.aclose)
 
-    def mirrored(name: str, mirror: FileMirror) -> Files:
-        built.closers.append(mirror.aclose)
-        return store.mirrored_files(name, mirror, settings.local.max_object_size)
-
-    if settings.openai is not None:
-        from bifrost_py.providers.openai.batch import OpenAIBatch
-        from bifrost_py.providers.openai.files import OpenAIFiles
-
-        remote("openai", OpenAIBatch(settings.openai, _names(config, "openai")),
-               settings.openai, mirrored("openai", OpenAIFiles(settings.openai)))
-    if settings.gemini is not None:
-        from bifrost_py.providers.gemini.batch import GeminiBatch
-        from bifrost_py.providers.gemini.files import GeminiFiles
-
-        remote("gemini", GeminiBatch(settings.gemini, _names(config, "gemini")),
-               settings.gemini, mirrored("gemini", GeminiFiles(settings.gemini)))
-    if settings.anthropic is not None:
-        from bifrost_py.providers.anthropic.batch import AnthropicBatch
-
-        # Anthropic batches take their requests inline: files stay in the embedded store.
-        remote("anthropic", AnthropicBatch(settings.anthropic, _names(config, "anthropic")),
-               settings.anthropic, local)
-    if settings.bedrock is not None:
-        from bifrost_py.providers.bedrock.batch import BedrockBatch
-        from bifrost_py.providers.bedrock.records import BedrockRecords
-        from bifrost_py.providers.bedrock.s3 import S3Endpoint
-
-        owners = store.bucket_owners()
-        api = BedrockBatch(settings.bedrock, _names(config, "bedrock"), owners)
-        endpoint = S3Endpoint(settings.bedrock)
-        records = BedrockRecords(settings.bedrock, _names(config, "bedrock"), api, endpoint)
-        # Bedrock's own jobs run on AWS as they are; other dialects' are translated to records.
-        built.executors["bedrock"] = ByDialect({
-            BEDROCK: DelegatedJobs(api, store.jobs, settings.bedrock.poll_interval),
-            OPENAI: RemoteJobs(records, store.jobs, dialects(local), work_dir,
-                               settings.bedrock.poll_interval, max_records)})
-        built.s3_proxy = S3Proxy(endpoint, ProxyTenancy(owners))
-        built.closers += [api.aclose, endpoint.aclose]
-    return built
+    def mirrored(self, name: str, mirror: FileMirror) -> Files:
+        self.built.closers.append(mirror.aclose)
+        return self.store.mirrored_files(name, mirror,
+                                         self.config.providers.local.max_object_size)
 
 
-def _names(config: Config, provider: str) -> Callable[[str], str]:
-    return lambda model_id: config.model_name(model_id, provider)
+def _local(build: _Build, name: str, settings: LocalConfig) -> None:
+    # Every local instance keeps its files in the one embedded store; each runs its own jobs.
+    build.built.files[name] = build.local
+    build.built.executors[name] = LocalJobs(settings, build.store.jobs,
+                                            build.dialects(build.local), build.work_dir,
+                                            build.max_records, make_backend)
+    build.built.limits[name] = settings.max_concurrent_jobs
+
+
+def _openai(build: _Build, name: str, settings: OpenAIConfig) -> None:
+    from bifrost_py.providers.openai.batch import OpenAIBatch
+    from bifrost_py.providers.openai.files import OpenAIFiles
+
+    build.remote(name, OpenAIBatch(settings, build.names(name)), settings,
+                 build.mirrored(name, OpenAIFiles(settings)))
+
+
+def _gemini(build: _Build, name: str, settings: GeminiConfig) -> None:
+    from bifrost_py.providers.gemini.batch import GeminiBatch
+    from bifrost_py.providers.gemini.files import GeminiFiles
+
+    build.remote(name, GeminiBatch(settings, build.names(name)), settings,
+                 build.mirrored(name, GeminiFiles(settings)))
+
+
+def _anthropic(build: _Build, name: str, settings: AnthropicConfig) -> None:
+    from bifrost_py.providers.anthropic.batch import AnthropicBatch
+
+    # Anthropic batches take their requests inline: files stay in the embedded store.
+    build.remote(name, AnthropicBatch(settings, build.names(name)), settings, build.local)
+
+
+def _bedrock(build: _Build, name: str, settings: BedrockConfig) -> None:
+    from bifrost_py.providers.bedrock.batch import BedrockBatch
+    from bifrost_py.providers.bedrock.records import BedrockRecords
+    from bifrost_py.providers.bedrock.s3 import S3Endpoint
+
+    store, built = build.store, build.built
+    owners = store.bucket_owners()
+    api = BedrockBatch(settings, build.names(name), owners)
+    endpoint = S3Endpoint(settings)
+    records = BedrockRecords(settings, build.names(name), api, endpoint)
+    # Bedrock's own jobs run on AWS as they are; other dialects' are translated to records.
+    built.executors[name] = ByDialect({
+        BEDROCK: DelegatedJobs(api, store.jobs, settings.poll_interval),
+        OPENAI: RemoteJobs(records, store.jobs, build.dialects(build.local), build.work_dir,
+                           settings.poll_interval, build.max_records)})
+    built.s3_proxies[name] = S3Proxy(endpoint, ProxyTenancy(owners))
+    built.closers += [api.aclose, endpoint.aclose]
+
+
+_BUILDERS: dict[str, Callable[[_Build, str, Any], None]] = {
+    "local": _local, "openai": _openai, "azure": _openai, "gemini": _gemini,
+    "anthropic": _anthropic, "bedrock": _bedrock,
+}

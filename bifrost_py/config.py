@@ -25,7 +25,6 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-PROVIDERS = ("local", "openai", "gemini", "anthropic", "bedrock")
 BACKENDS = ("echo", "openai-compatible")
 
 
@@ -89,7 +88,14 @@ class BackendSettings:
 
 
 @dataclass(frozen=True)
-class LocalConfig:
+class ProviderConfig:
+    """What every [providers.NAME] table shares: the kind of adapter it configures."""
+
+    kind: str = ""  # absent: the table's own name
+
+
+@dataclass(frozen=True)
+class LocalConfig(ProviderConfig):
     auto_create_buckets: bool = True
     max_object_size: ByteSize = FIVE_GIB
     backend: str = "echo"
@@ -115,7 +121,7 @@ class LocalConfig:
 
 
 @dataclass(frozen=True)
-class RemoteConfig:
+class RemoteConfig(ProviderConfig):
     """What every provider with its own batch API shares."""
 
     poll_interval: float = 30.0     # seconds between status polls of a running upstream batch
@@ -131,6 +137,14 @@ class OpenAIConfig(RemoteConfig):
     # deployment names.
     api_version: str = ""
     completion_window: str = "24h"
+
+
+@dataclass(frozen=True)
+class AzureConfig(OpenAIConfig):
+    """Azure OpenAI: base_url is the resource endpoint; [models] maps ids to deployments."""
+
+    base_url: str = ""
+    api_version: str = "2024-10-21"
 
 
 @dataclass(frozen=True)
@@ -161,12 +175,45 @@ class BedrockConfig(RemoteConfig):
 
 
 @dataclass(frozen=True)
+class VertexConfig(RemoteConfig):
+    project: str = ""
+    location: str = "us-central1"
+    # gs://bucket/prefix/ where batch inputs are staged and Vertex AI writes its outputs
+    staging_uri: str = ""
+    # A service-account key file; empty: application default credentials.
+    credentials_file: str = ""
+    base_url: str = ""              # empty: https://{location}-aiplatform.googleapis.com
+    storage_url: str = ""           # empty: https://storage.googleapis.com
+    poll_interval: float = 60.0     # Vertex jobs take minutes to start
+
+
+KINDS: dict[str, type[ProviderConfig]] = {
+    "local": LocalConfig, "openai": OpenAIConfig, "azure": AzureConfig, "gemini": GeminiConfig,
+    "anthropic": AnthropicConfig, "bedrock": BedrockConfig,
+}
+_INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+@dataclass(frozen=True)
 class ProvidersConfig:
-    local: LocalConfig = field(default_factory=LocalConfig)
-    openai: OpenAIConfig | None = None
-    gemini: GeminiConfig | None = None
-    anthropic: AnthropicConfig | None = None
-    bedrock: BedrockConfig | None = None
+    """The configured provider instances by name; `local` is always one of them."""
+
+    instances: dict[str, ProviderConfig] = field(
+        default_factory=lambda: {"local": LocalConfig(kind="local")})
+
+    @property
+    def local(self) -> LocalConfig:
+        local = self.instances["local"]
+        assert isinstance(local, LocalConfig)
+        return local
+
+    def kind(self, name: str) -> str:
+        """The kind of adapter the instance `name` is ("" when it is not configured)."""
+        instance = self.instances.get(name)
+        return instance.kind if instance is not None else ""
+
+    def of_kind(self, kind: str) -> dict[str, ProviderConfig]:
+        return {name: c for name, c in self.instances.items() if c.kind == kind}
 
 
 @dataclass(frozen=True)
@@ -191,8 +238,10 @@ class Config:
     keys: list[KeyConfig] = field(default_factory=list)
 
     def model_name(self, model_id: str, provider: str) -> str:
-        """The name `provider` knows `model_id` by; unmapped ids are sent as they are."""
-        return self.models.get(model_id, {}).get(provider, model_id)
+        """The name the instance `provider` knows `model_id` by: its own mapping, else its
+        kind's; unmapped ids are sent as they are."""
+        names = self.models.get(model_id, {})
+        return names.get(provider) or names.get(self.providers.kind(provider), model_id)
 
     @property
     def data_path(self) -> Path:
@@ -204,8 +253,7 @@ class Config:
     @functools.cached_property
     def _configured(self) -> tuple[str, ...]:
         # Asked on every request: computed once.
-        return tuple(f.name for f in dataclasses.fields(self.providers)
-                     if getattr(self.providers, f.name) is not None)
+        return tuple(self.providers.instances)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
@@ -239,9 +287,6 @@ def _check(config: Config) -> None:
     server = config.server
     if not 0 < server.port < 65536:
         raise ConfigError(f"server.port: {server.port} is not a TCP port")
-    if server.default_provider not in PROVIDERS:
-        raise ConfigError(f"server.default_provider: {server.default_provider!r} is not one of "
-                          f"{', '.join(PROVIDERS)}")
     if server.default_provider not in config.configured_providers():
         raise ConfigError(f"server.default_provider: provider {server.default_provider!r} has no "
                           f"[providers.{server.default_provider}] table")
@@ -249,7 +294,12 @@ def _check(config: Config) -> None:
         raise ConfigError("server.account_id: expected 12 digits")
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", server.region):
         raise ConfigError(f"server.region: {server.region!r} is not an AWS region name")
-    _check_local(config.providers.local)
+    for name, instance in config.providers.instances.items():
+        if isinstance(instance, LocalConfig):
+            _check_local(name, instance)
+        if isinstance(instance, AzureConfig) and not instance.base_url:
+            raise ConfigError(f"providers.{name}.base_url: an Azure OpenAI instance needs its "
+                              "resource endpoint (https://<resource>.openai.azure.com)")
     _check_keys(config)
     if server.requests_per_second_per_key < 0:
         raise ConfigError("server.requests_per_second_per_key: expected 0 (no limit) or more")
@@ -275,15 +325,15 @@ def _check_keys(config: Config) -> None:
         if key.access_key_id in seen:
             raise ConfigError(f"{where}.access_key_id: {key.access_key_id} appears twice")
         seen.add(key.access_key_id)
-        unknown = [p for p in key.providers if p not in PROVIDERS]
+        unknown = [p for p in key.providers if p not in config.configured_providers()]
         if unknown:
-            raise ConfigError(f"{where}.providers: {unknown[0]!r} is not one of "
-                              f"{', '.join(PROVIDERS)}")
+            raise ConfigError(f"{where}.providers: {unknown[0]!r} is not a configured provider "
+                              f"({', '.join(config.configured_providers())})")
 
 
-def _check_local(local: LocalConfig) -> None:
+def _check_local(instance: str, local: LocalConfig) -> None:
     for name in ["", *local.models]:
-        where = f"providers.local.models.{name}." if name else "providers.local."
+        where = f"providers.{instance}." + (f"models.{name}." if name else "")
         settings = local.settings(name)
         if settings.backend not in BACKENDS:
             raise ConfigError(f"{where}backend: {settings.backend!r} is not one of "
@@ -293,7 +343,7 @@ def _check_local(local: LocalConfig) -> None:
         if settings.latency_ms < 0 or settings.timeout_seconds <= 0 or settings.max_retries < 0:
             raise ConfigError(f"{where}latency_ms, timeout_seconds, max_retries: out of range")
     if local.max_concurrent_jobs < 1:
-        raise ConfigError("providers.local.max_concurrent_jobs: expected at least 1")
+        raise ConfigError(f"providers.{instance}.max_concurrent_jobs: expected at least 1")
 
 
 def _build(cls: type, raw: Any, prefix: str, env: typing.Mapping[str, str]) -> Any:
@@ -326,6 +376,8 @@ def _value(hint: Any, value: Any, key: str, env: typing.Mapping[str, str]) -> An
             raise ConfigError(f"{key}: expected a table")
         item = typing.get_args(hint)[1]
         return {name: _value(item, v, f"{key}.{name}", env) for name, v in value.items()}
+    if hint is ProvidersConfig:
+        return _providers(value, key, env)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, f"{key}.", env)  # type: ignore[arg-type]
     if hint is ByteSize:
@@ -349,6 +401,29 @@ def _value(hint: Any, value: Any, key: str, env: typing.Mapping[str, str]) -> An
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{key}: unsupported setting")
+
+
+def _providers(raw: Any, key: str, env: typing.Mapping[str, str]) -> ProvidersConfig:
+    """[providers.NAME] tables: each an instance of the kind its `kind` names, or its name."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a table")
+    instances: dict[str, ProviderConfig] = {"local": LocalConfig(kind="local")}
+    for name, table in raw.items():
+        where = f"{key}.{name}"
+        if not _INSTANCE_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a provider's name is 1 to 63 lower-case letters, digits, "
+                              "'.', '_' or '-'")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table")
+        kind = table.get("kind", name)
+        if kind not in KINDS:
+            raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)} (an "
+                              "instance named other than its kind says which it is)")
+        if name == "local" and kind != "local":
+            raise ConfigError(f"{where}.kind: the instance named local is the embedded one")
+        instances[name] = dataclasses.replace(_build(KINDS[kind], table, f"{where}.", env),
+                                              kind=kind)
+    return ProvidersConfig(instances)
 
 
 def _interpolate(value: str, key: str, env: typing.Mapping[str, str]) -> str:

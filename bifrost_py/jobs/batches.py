@@ -3,15 +3,16 @@ Files API and whose lines are OpenAI's; the engines run it like any other."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bifrost_py.config import Config
+from bifrost_py.config import BedrockConfig, Config
 from bifrost_py.domain.jobs import OPENAI, Job, job_arn, new_job_id
 from bifrost_py.domain.tenancy import FILES_BUCKET
 from bifrost_py.errors import ConflictError, InvalidRequestError, NotFoundError
-from bifrost_py.jobs.capabilities import endpoints_of, provider_kind
+from bifrost_py.jobs.capabilities import endpoints_of
 from bifrost_py.ports.file_store import FileStore, StoredFile
 from bifrost_py.ports.jobs import JobRepository
 
@@ -21,6 +22,7 @@ MAX_METADATA = 16
 # Below this many records AWS refuses a batch inference job (its quota "minimum number of
 # records per batch inference job"): told at create, not hours later.
 BEDROCK_MIN_RECORDS = 100
+MAX_FIRST_LINE = 2**20  # read no further for a batch's model than this
 
 
 class Batches:
@@ -32,12 +34,13 @@ class Batches:
         self.wake = wake
 
     async def create(self, tenant: str, provider: str, params: dict[str, Any]) -> Job:
-        endpoint = _endpoint(params.get("endpoint"), provider)
+        kind = self.config.providers.kind(provider)
+        endpoint = _endpoint(params.get("endpoint"), provider, kind)
         window = _window(params.get("completion_window"))
         metadata = _metadata(params.get("metadata"))
         source = await self._input(tenant, params.get("input_file_id"))
-        if provider_kind(provider) == "bedrock":
-            self._bedrock_configured()
+        if kind == "bedrock":
+            self._bedrock_configured(provider)
             await self._enough_for_bedrock(source)
         server = self.config.server
         job_id, now = new_job_id(), time.time()
@@ -52,6 +55,21 @@ class Batches:
         job = await self.jobs.create(job, [], server.max_jobs_in_flight_per_tenant)
         self.wake()
         return job
+
+    async def model_of(self, tenant: str, file_id: Any) -> str | None:
+        """The model of a batch on this file: its first line's, as the batch runs one model.
+        None when the first line names none (the batch then fails its input check)."""
+        source = await self._input(tenant, file_id)
+        head = bytearray()
+        async for chunk in self.files.read(source):
+            head += chunk
+            if b"\n" in head or len(head) > MAX_FIRST_LINE:
+                break
+        try:
+            model = json.loads(head.split(b"\n", 1)[0])["body"]["model"]
+        except (ValueError, TypeError, KeyError):
+            return None
+        return model if isinstance(model, str) else None
 
     async def get(self, tenant: str, batch_id: str) -> Job:
         """The tenant's batch; any other id (another tenant's, a Bedrock job's) is not found."""
@@ -88,13 +106,14 @@ class Batches:
                                       "'batch'.", param="input_file_id")
         return source
 
-    def _bedrock_configured(self) -> None:
-        bedrock = self.config.providers.bedrock
-        if bedrock is None or not bedrock.staging_uri or not bedrock.role_arn:
+    def _bedrock_configured(self, provider: str) -> None:
+        bedrock = self.config.providers.instances[provider]
+        if not isinstance(bedrock, BedrockConfig) or not bedrock.staging_uri or not (
+                bedrock.role_arn):
             raise InvalidRequestError(
-                "The bedrock provider stages a batch's records in S3 and runs them with an IAM "
-                "role: set providers.bedrock.staging_uri and role_arn in the server's config.",
-                param="endpoint")
+                f"The {provider} provider stages a batch's records in S3 and runs them with an "
+                f"IAM role: set providers.{provider}.staging_uri and role_arn in the server's "
+                "config.", param="endpoint")
 
     async def _enough_for_bedrock(self, source: StoredFile) -> None:
         records = 0
@@ -108,8 +127,8 @@ class Batches:
                 f"{records}. Run smaller batches on another provider.", param="input_file_id")
 
 
-def _endpoint(value: Any, provider: str) -> str:
-    runs = endpoints_of(provider)
+def _endpoint(value: Any, provider: str, kind: str) -> str:
+    runs = endpoints_of(kind)
     if value not in runs:
         raise InvalidRequestError(
             f"The endpoint {value!r} is not run by provider {provider!r}; it runs "

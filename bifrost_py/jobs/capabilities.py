@@ -13,16 +13,14 @@ RESPONSES = "/v1/responses"
 _ENDPOINTS: dict[str, frozenset[str]] = {
     "local": frozenset({CHAT, EMBEDDINGS}),  # the model backend answers both
     "openai": frozenset({CHAT, EMBEDDINGS, RESPONSES}),  # lines pass through as they are
+    "azure": frozenset({CHAT, EMBEDDINGS, RESPONSES}),
     "anthropic": frozenset({CHAT}),
     "gemini": frozenset({CHAT}),
+    "vertex": frozenset({CHAT}),
     "bedrock": frozenset({CHAT}),
 }
 
 
-def provider_kind(provider: str) -> str:
-    """The kind of adapter a configured provider is."""
-    return provider
-
-
-def endpoints_of(provider: str) -> frozenset[str]:
-    return _ENDPOINTS.get(provider_kind(provider), frozenset())
+def endpoints_of(kind: str) -> frozenset[str]:
+    """What a provider of this kind runs."""
+    return _ENDPOINTS.get(kind, frozenset())

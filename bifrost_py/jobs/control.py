@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bifrost_py.config import Config
+from bifrost_py.config import BedrockConfig, Config
 from bifrost_py.domain.jobs import Job, JobFilter, job_id_of, new_job
 from bifrost_py.errors import ResourceNotFoundException
 from bifrost_py.ports.jobs import JobRepository
@@ -25,11 +25,11 @@ class ControlPlane:
 
     def lenient_fields(self, provider: str) -> frozenset[str]:
         """Create-request members whose pattern `provider` does not need enforced."""
-        if provider != "bedrock":
+        settings = self.config.providers.instances.get(provider)
+        if not isinstance(settings, BedrockConfig):
             return _LENIENT
-        bedrock = self.config.providers.bedrock
         # With a role configured on the server, the request's roleArn may be any placeholder.
-        return frozenset({"roleArn"}) if bedrock is not None and bedrock.role_arn else frozenset()
+        return _LENIENT if settings.role_arn else frozenset()
 
     async def create(self, params: dict[str, Any], provider: str,
                      tags: list[tuple[str, str]], tenant: str) -> Job:

@@ -55,6 +55,17 @@ def test_env_references_are_interpolated(tmp_path: Path) -> None:
     ("[server]\nmax_records_per_job = -5\n", "server.max_records_per_job"),
     ("[[keys]]\naccess_key_id = 'AKIAEXAMPLE000000001'\nsecret_access_key = 's'\n"
      "tenant = 'team/a'\n", "keys[0].tenant"),
+    ("[[keys]]\naccess_key_id = 'AKIAEXAMPLE000000001'\nsecret_access_key = 's'\n"
+     "tenant = 'a'\nproviders = ['openai']\n", "keys[0].providers"),
+    ("[providers.openai-main]\napi_key = 'k'\n", "providers.openai-main.kind"),
+    ("[providers.eu]\nkind = 'watsonx'\n", "providers.eu.kind"),
+    ("[providers.local]\nkind = 'openai'\n", "providers.local.kind"),
+    ("[providers.Main]\nkind = 'openai'\n", "providers.Main"),
+    ("[providers.azure-eu]\nkind = 'azure'\n", "providers.azure-eu.base_url"),
+    ("[providers.slow]\nkind = 'local'\nbackend = 'magic'\n", "providers.slow.backend"),
+    ("[providers.slow]\nkind = 'local'\n[providers.slow.models.'x']\nconcurrency = 0\n",
+     "providers.slow.models.x.concurrency"),
+    ("[providers.eu]\nkind = 'openai'\nregion = 'x'\n", "providers.eu.region"),
 ])
 def test_bad_settings_stop_start_up_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(named)):
@@ -71,3 +82,41 @@ def test_unreadable_toml_is_a_config_error(tmp_path: Path) -> None:
 ])
 def test_sizes(value: int | str, size: int) -> None:
     assert parse_size(value, "k") == size
+
+
+def test_an_instance_kind_defaults_to_its_name(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[providers.openai]\n[providers.anthropic]\n"))
+    assert config.configured_providers() == ("local", "openai", "anthropic")
+    assert [config.providers.kind(name) for name in config.configured_providers()] == [
+        "local", "openai", "anthropic"]
+
+
+def test_named_instances_of_one_kind_side_by_side(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+[server]
+default_provider = "azure-eu"
+[providers.azure-eu]
+kind = "azure"
+base_url = "https://eu.openai.azure.com"
+[providers.azure-us]
+kind = "azure"
+base_url = "https://us.openai.azure.com"
+api_version = "2025-01-01-preview"
+[providers.slow-echo]
+kind = "local"
+latency_ms = 50
+[models]
+"m" = { azure-us = "us-deployment", azure = "any-deployment" }
+[[keys]]
+access_key_id = "AKIAEXAMPLE000000001"
+secret_access_key = "s"
+tenant = "eu"
+providers = ["azure-eu"]
+"""))
+    eu, us = config.providers.instances["azure-eu"], config.providers.instances["azure-us"]
+    assert (eu.kind, us.kind) == ("azure", "azure")
+    assert config.providers.of_kind("local").keys() == {"local", "slow-echo"}
+    assert config.model_name("m", "azure-us") == "us-deployment"
+    assert config.model_name("m", "azure-eu") == "any-deployment"
+    assert config.model_name("other", "azure-eu") == "other"
+    assert config.keys[0].providers == ["azure-eu"]

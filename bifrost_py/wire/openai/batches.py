@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from bifrost_py.wire.auth.guard import permit
 from bifrost_py.wire.openai.limits import query_int
 from bifrost_py.wire.openai.request import OpenAIRequest, json_response
 from bifrost_py.wire.openai.service import V1
@@ -13,7 +14,11 @@ MAX_LIST = 100
 
 
 async def create_batch(req: OpenAIRequest, v1: V1) -> Response:
-    job = await v1.batches.create(req.tenant, req.provider, await req.json())
+    params = await req.json()
+    if req.caller is not None and req.caller.key.models:
+        model = await v1.batches.model_of(req.tenant, params.get("input_file_id"))
+        permit(req.caller, "openai", req.provider, model)
+    job = await v1.batches.create(req.tenant, req.provider, params)
     return json_response(batch_object(job))
 
 

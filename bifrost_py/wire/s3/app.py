@@ -28,11 +28,11 @@ log = logging.getLogger("bifrost_py.s3")
 
 class S3App:
     def __init__(self, config: Config, files: dict[str, Files], routing: Routing, guard: Guard,
-                 proxy: S3Proxy | None = None) -> None:
+                 proxies: dict[str, S3Proxy]) -> None:
         self.guard = guard
         self.routing = routing
         self.files = files
-        self.proxy = proxy  # a provider whose files are a real S3: passed through as they are
+        self.proxies = proxies  # providers whose files are a real S3: passed through as they are
         self.region = config.server.region
         self.account_id = config.server.account_id
 
@@ -50,8 +50,8 @@ class S3App:
             self.guard.throttle(caller, "s3")
             provider = self.routing.provider(headers)
             permit(caller, "s3", provider)
-            if provider not in self.files and self.proxy is not None:
-                status = await self.proxy.forward(scope, receive, send, caller)
+            if provider in self.proxies:
+                status = await self.proxies[provider].forward(scope, receive, send, caller)
                 return access_log.record("s3", request_id, caller, "proxy", status, started)
             req = parse_request(request, headers, self.region, self.account_id, request_id)
             req.caller = caller
