@@ -19,6 +19,7 @@ from bifrost_py.config import (
     LocalConfig,
     OpenAIConfig,
     RemoteConfig,
+    VertexConfig,
 )
 from bifrost_py.domain.jobs import BEDROCK, OPENAI
 from bifrost_py.jobs.batches import Batches
@@ -182,7 +183,15 @@ def _bedrock(build: _Build, name: str, settings: BedrockConfig) -> None:
     built.closers += [api.aclose, endpoint.aclose]
 
 
+def _vertex(build: _Build, name: str, settings: VertexConfig) -> None:
+    from bifrost_py.providers.vertex.batch import VertexBatch
+    from bifrost_py.providers.vertex.files import VertexFiles
+
+    build.remote(name, VertexBatch(settings, build.names(name)), settings,
+                 build.mirrored(name, VertexFiles(settings)))
+
+
 _BUILDERS: dict[str, Callable[[_Build, str, Any], None]] = {
-    "local": _local, "openai": _openai, "azure": _openai, "gemini": _gemini,
+    "local": _local, "openai": _openai, "azure": _openai, "gemini": _gemini, "vertex": _vertex,
     "anthropic": _anthropic, "bedrock": _bedrock,
 }

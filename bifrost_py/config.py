@@ -189,7 +189,7 @@ class VertexConfig(RemoteConfig):
 
 KINDS: dict[str, type[ProviderConfig]] = {
     "local": LocalConfig, "openai": OpenAIConfig, "azure": AzureConfig, "gemini": GeminiConfig,
-    "anthropic": AnthropicConfig, "bedrock": BedrockConfig,
+    "vertex": VertexConfig, "anthropic": AnthropicConfig, "bedrock": BedrockConfig,
 }
 _INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
@@ -297,6 +297,8 @@ def _check(config: Config) -> None:
     for name, instance in config.providers.instances.items():
         if isinstance(instance, LocalConfig):
             _check_local(name, instance)
+        if isinstance(instance, VertexConfig):
+            _check_vertex(name, instance)
         if isinstance(instance, AzureConfig) and not instance.base_url:
             raise ConfigError(f"providers.{name}.base_url: an Azure OpenAI instance needs its "
                               "resource endpoint (https://<resource>.openai.azure.com)")
@@ -329,6 +331,14 @@ def _check_keys(config: Config) -> None:
         if unknown:
             raise ConfigError(f"{where}.providers: {unknown[0]!r} is not a configured provider "
                               f"({', '.join(config.configured_providers())})")
+
+
+def _check_vertex(name: str, vertex: VertexConfig) -> None:
+    if not vertex.project:
+        raise ConfigError(f"providers.{name}.project: the Google Cloud project is required")
+    if not re.fullmatch(r"gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?", vertex.staging_uri):
+        raise ConfigError(f"providers.{name}.staging_uri: expected gs://bucket/prefix/, where "
+                          "batch inputs are staged and Vertex AI writes its outputs")
 
 
 def _check_local(instance: str, local: LocalConfig) -> None:
