@@ -18,7 +18,6 @@ from bifrost_py.domain.jobs import (
     EXPIRED,
     FAILED,
     IN_PROGRESS,
-    PARTIALLY_COMPLETED,
     SCHEDULED,
     STOPPED,
     STOPPING,
@@ -145,7 +144,7 @@ def test_a_prediction_file_yields_every_identified_answer(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("state", "status", "ready"), [
     ("JOB_STATE_QUEUED", SCHEDULED, False), ("JOB_STATE_PENDING", SCHEDULED, False),
     ("JOB_STATE_RUNNING", IN_PROGRESS, False), ("JOB_STATE_SUCCEEDED", COMPLETED, True),
-    ("JOB_STATE_PARTIALLY_SUCCEEDED", PARTIALLY_COMPLETED, True),
+    ("JOB_STATE_PARTIALLY_SUCCEEDED", COMPLETED, True),
     ("JOB_STATE_FAILED", FAILED, True), ("JOB_STATE_CANCELLING", STOPPING, False),
     ("JOB_STATE_CANCELLED", STOPPED, True), ("JOB_STATE_EXPIRED", EXPIRED, True),
 ])

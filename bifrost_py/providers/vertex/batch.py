@@ -22,7 +22,6 @@ from bifrost_py.domain.jobs import (
     EXPIRED,
     FAILED,
     IN_PROGRESS,
-    PARTIALLY_COMPLETED,
     SCHEDULED,
     STOPPED,
     STOPPING,
@@ -47,16 +46,19 @@ from bifrost_py.providers.vertex.rest import VertexREST, api_root
 
 log = logging.getLogger("bifrost_py.vertex")
 
-# JobState (google.cloud.aiplatform.v1) as Bedrock statuses.
+# JobState (google.cloud.aiplatform.v1) as Bedrock statuses. PARTIALLY_SUCCEEDED is a job that
+# ran to its end with some requests failed: Completed with errors, as Bedrock reports such a job
+# (Bedrock's PartiallyCompleted is a job cut short by its timeout, Vertex's EXPIRED).
 _STATES = {"QUEUED": SCHEDULED, "PENDING": SCHEDULED, "RUNNING": IN_PROGRESS,
            "UPDATING": IN_PROGRESS, "PAUSED": IN_PROGRESS, "SUCCEEDED": COMPLETED,
-           "PARTIALLY_SUCCEEDED": PARTIALLY_COMPLETED, "FAILED": FAILED,
+           "PARTIALLY_SUCCEEDED": COMPLETED, "FAILED": FAILED,
            "CANCELLING": STOPPING, "CANCELLED": STOPPED, "EXPIRED": EXPIRED}
 _ENDED = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
 _ENDED_MESSAGES = {
     "FAILED": "The Vertex AI batch prediction job failed.",
     "EXPIRED": "The Vertex AI batch prediction job expired before every request was answered.",
-    "PARTIALLY_SUCCEEDED": "The Vertex AI batch prediction job answered some requests only.",
+    "PARTIALLY_SUCCEEDED": "The Vertex AI batch prediction job failed some requests; their "
+                           "errors are in the output.",
 }
 # predictions.jsonl, or predictions_0001.jsonl ... when Vertex splits its output.
 _PREDICTIONS = re.compile(r"(^|/)predictions(_\d+)?\.jsonl$")
