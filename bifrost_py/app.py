@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bifrost_py.assembly import Server
 from bifrost_py.config import Config
+from bifrost_py.wire.observe import Observer
 
 log = logging.getLogger("bifrost_py")
 
@@ -26,17 +27,19 @@ class Mounts:
     scope's `root_path`, ASGI's mount point, so no mount needs to know where it is mounted.
     """
 
-    def __init__(self, fallback: ASGIApp, mounts: dict[str, ASGIApp]) -> None:
+    def __init__(self, fallback: ASGIApp, mounts: dict[str, tuple[str, ASGIApp]],
+                 observer: Observer) -> None:
         self.fallback = fallback
         self.mounts = sorted(mounts.items(), key=lambda m: -len(m[0]))
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            for prefix, app in self.mounts:
+            for prefix, (name, app) in self.mounts:
                 if path == prefix or path.startswith(prefix + "/"):
                     mounted = {**scope, "root_path": scope.get("root_path", "") + prefix}
-                    return await app(mounted, receive, send)
+                    return await app(mounted, *self.observer.counted(name, receive, send))
         await self.fallback(scope, receive, send)
 
 
@@ -59,6 +62,9 @@ def create_app(config: Config) -> Mounts:
         ok = server.store.is_open
         return JSONResponse({"status": "ok" if ok else "starting"}, 200 if ok else 503)
 
-    app = Starlette(routes=[Route("/health", health)], lifespan=lifespan)
-    return Mounts(app, {"/bedrock/files": server.s3, "/bedrock": server.bedrock,
-                        "/v1": server.openai, "/openai/v1": server.openai})
+    routes = [Route("/health", health), Route("/metrics", server.metrics_endpoint.serve)]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return Mounts(app, {"/bedrock/files": ("s3", server.s3),
+                        "/bedrock": ("bedrock", server.bedrock),
+                        "/v1": ("openai", server.openai), "/openai/v1": ("openai", server.openai)},
+                  server.observer)

@@ -32,6 +32,8 @@ from bifrost_py.jobs.local import LocalJobs
 from bifrost_py.jobs.remote import RemoteJobs
 from bifrost_py.jobs.routing import Routing
 from bifrost_py.jobs.runner import ByDialect, Executor, Runner
+from bifrost_py.metrics.registry import Metrics
+from bifrost_py.metrics.upstream import MeteredBatchAPI, MeteredDelegatedAPI
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.store import Store
 from bifrost_py.ports.upstream import BatchAPI
@@ -39,6 +41,8 @@ from bifrost_py.providers.local.backends import make_backend
 from bifrost_py.store.sqlite.store import SqliteStore
 from bifrost_py.wire.auth.guard import Guard
 from bifrost_py.wire.bedrock.app import BedrockApp
+from bifrost_py.wire.metrics_endpoint import MetricsEndpoint
+from bifrost_py.wire.observe import Observer
 from bifrost_py.wire.openai.app import OpenAIApp
 from bifrost_py.wire.openai.service import V1
 from bifrost_py.wire.s3.app import S3App
@@ -64,20 +68,24 @@ class Server:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.metrics = Metrics()
+        self.observer = Observer(self.metrics)
         self.store: Store = SqliteStore(config.data_path, fsync=config.server.fsync)
-        self.providers = providers(config, self.store)
+        self.providers = providers(config, self.store, self.metrics)
         self.runner = Runner(self.store.jobs, self.providers.executors, self.providers.limits)
         self.guard = Guard(config)
         routing = Routing(config)
         plane = ControlPlane(config, self.store.jobs, self.runner.wake)
         self.s3 = S3App(config, self.providers.files, routing, self.guard,
-                        self.providers.s3_proxies)
-        self.bedrock = BedrockApp(plane, routing, self.guard)
+                        self.providers.s3_proxies, self.observer)
+        self.bedrock = BedrockApp(plane, routing, self.guard, self.observer)
         local = self.providers.files["local"]
         file_store = self.store.file_store()
         batches = Batches(config, self.store.jobs, file_store, self.runner.wake)
         self.openai = OpenAIApp(V1(batches, file_store, local.blobs, local.max_object_size),
-                                routing, self.guard)
+                                routing, self.guard, self.observer)
+        self.metrics_endpoint = MetricsEndpoint(self.metrics, self.store.jobs,
+                                                config.server.metrics_token, self.guard.enabled)
 
     async def open(self) -> None:
         await self.store.open()
@@ -90,9 +98,9 @@ class Server:
         await self.store.close()
 
 
-def providers(config: Config, store: Store) -> Providers:
+def providers(config: Config, store: Store, metrics: Metrics) -> Providers:
     """Every configured instance's files and executor, built by its kind's builder."""
-    build = _Build(config, store)
+    build = _Build(config, store, metrics)
     for name, settings in config.providers.instances.items():
         _BUILDERS[settings.kind](build, name, settings)
     return build.built
@@ -101,9 +109,10 @@ def providers(config: Config, store: Store) -> Providers:
 class _Build:
     """What every kind's builder needs, and what they have built so far."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, metrics: Metrics) -> None:
         self.config = config
         self.store = store
+        self.metrics = metrics
         self.built = Providers()
         self.work_dir = config.data_path / "jobs"
         self.max_records = config.server.max_records_per_job
@@ -119,7 +128,11 @@ class _Build:
     def names(self, provider: str) -> Callable[[str], str]:
         return lambda model_id: self.config.model_name(model_id, provider)
 
+    def metered(self, name: str, api: BatchAPI) -> BatchAPI:
+        return MeteredBatchAPI(api, name, self.metrics)
+
     def remote(self, name: str, api: BatchAPI, settings: RemoteConfig, files: Files) -> None:
+        api = self.metered(name, api)
         self.built.files[name] = files
         self.built.executors[name] = RemoteJobs(api, self.store.jobs, self.dialects(files),
                                                 self.work_dir, settings.poll_interval,
@@ -173,10 +186,11 @@ def _bedrock(build: _Build, name: str, settings: BedrockConfig) -> None:
     owners = store.bucket_owners()
     api = BedrockBatch(settings, build.names(name), owners)
     endpoint = S3Endpoint(settings)
-    records = BedrockRecords(settings, build.names(name), api, endpoint)
+    records = build.metered(name, BedrockRecords(settings, build.names(name), api, endpoint))
     # Bedrock's own jobs run on AWS as they are; other dialects' are translated to records.
     built.executors[name] = ByDialect({
-        BEDROCK: DelegatedJobs(api, store.jobs, settings.poll_interval),
+        BEDROCK: DelegatedJobs(MeteredDelegatedAPI(api, name, build.metrics), store.jobs,
+                               settings.poll_interval),
         OPENAI: RemoteJobs(records, store.jobs, build.dialects(build.local), build.work_dir,
                            settings.poll_interval, build.max_records)})
     built.s3_proxies[name] = S3Proxy(endpoint, ProxyTenancy(owners))

@@ -57,6 +57,9 @@ class ServerConfig:
     max_jobs_in_flight_per_tenant: int = 100
     # Records a job's input may hold (AWS's default quota); a larger input fails the job.
     max_records_per_job: int = 50_000
+    # Bearer token a Prometheus scraper presents on /metrics; with [[keys]] and none, /metrics
+    # is closed.
+    metrics_token: str = ""
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,19 @@ class Job:
 
 
 @dataclass(frozen=True)
+class JobTotals:
+    """The jobs of one provider in one status, and what they have counted between them."""
+
+    provider: str
+    status: str
+    jobs: int
+    processed: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
 class JobFilter:
     """What ListModelInvocationJobs asks for: a tenant's jobs, narrowed."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bifrost_py.domain.jobs import Job, JobFilter
+from bifrost_py.domain.jobs import Job, JobFilter, JobTotals
 
 
 class JobRepository(Protocol):
@@ -26,6 +26,9 @@ class JobRepository(Protocol):
 
     async def page(self, tenant: str, dialect: str, after: Job | None, limit: int) -> list[Job]:
         """Up to `limit` of a tenant's jobs of one dialect, newest first, after `after`."""
+
+    async def totals(self) -> list[JobTotals]:
+        """Every tenant's jobs, grouped by provider and status, with their counts summed."""
 
     async def unfinished(self) -> list[tuple[str, str, bool]]:
         """(job id, provider, stop requested) of every job not yet ended, oldest first."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from bifrost_py.domain.jobs import ENDED, STOPPING, Counts, Job, JobFilter, summary
+from bifrost_py.domain.jobs import ENDED, STOPPING, Counts, Job, JobFilter, JobTotals, summary
 from bifrost_py.domain.tenancy import shown_token, stored_token
 from bifrost_py.errors import (
     ConflictException,
@@ -129,6 +129,14 @@ class JobStore:
             self._summaries.move_to_end(job_id)
         while len(self._summaries) > SUMMARY_CACHE:
             self._summaries.popitem(last=False)
+
+    async def totals(self) -> list[JobTotals]:
+        rows = await self.db.fetchall(
+            "SELECT provider, status, count(*) AS jobs, sum(processed) AS processed, "
+            "sum(errors) AS errors, sum(input_tokens) AS input_tokens, "
+            "sum(output_tokens) AS output_tokens FROM jobs GROUP BY provider, status")
+        return [JobTotals(r["provider"], r["status"], r["jobs"], r["processed"], r["errors"],
+                          r["input_tokens"], r["output_tokens"]) for r in rows]
 
     async def unfinished(self) -> list[tuple[str, str, bool]]:
         """(job id, provider, stop requested) of every job not yet ended, oldest first: the

@@ -18,21 +18,23 @@ from bifrost_py.errors import (
 )
 from bifrost_py.jobs.control import ControlPlane
 from bifrost_py.jobs.routing import Routing
-from bifrost_py.wire import access_log
 from bifrost_py.wire.asgi import header_dict, mount_path, new_request_id
 from bifrost_py.wire.auth.credentials import Caller
 from bifrost_py.wire.auth.guard import Guard, permit
 from bifrost_py.wire.bedrock.errors import error_response
 from bifrost_py.wire.bedrock.request import BedrockRequest
 from bifrost_py.wire.bedrock.routes import ROUTES, Handler
+from bifrost_py.wire.observe import Observer
 
 log = logging.getLogger("bifrost_py.bedrock")
 MAX_BODY = 2**20
 
 
 class BedrockApp:
-    def __init__(self, plane: ControlPlane, routing: Routing, guard: Guard) -> None:
+    def __init__(self, plane: ControlPlane, routing: Routing, guard: Guard,
+                 observer: Observer) -> None:
         self.plane = plane
+        self.observer = observer
         self.routing = routing
         self.guard = guard
 
@@ -64,7 +66,8 @@ class BedrockApp:
             response = error_response(InternalServerException())
         response.headers["x-amzn-RequestId"] = request_id
         await response(scope, receive, send)
-        access_log.record("bedrock", request_id, caller, operation, response.status_code, started)
+        self.observer.request("bedrock", request_id, caller, operation, response.status_code,
+                              started)
 
 
 def _match(scope: Scope) -> tuple[Handler, dict[str, str]]:

@@ -11,10 +11,10 @@ from starlette.types import Receive, Scope, Send
 
 from bifrost_py.errors import AwsError, InternalError, NotFoundError
 from bifrost_py.jobs.routing import Routing
-from bifrost_py.wire import access_log
 from bifrost_py.wire.asgi import header_dict, mount_path, new_request_id
 from bifrost_py.wire.auth.credentials import Caller
 from bifrost_py.wire.auth.guard import Guard, permit
+from bifrost_py.wire.observe import Observer
 from bifrost_py.wire.openai.errors import error_response
 from bifrost_py.wire.openai.request import OpenAIRequest
 from bifrost_py.wire.openai.routes import ROUTES, Handler
@@ -24,8 +24,9 @@ log = logging.getLogger("bifrost_py.openai")
 
 
 class OpenAIApp:
-    def __init__(self, v1: V1, routing: Routing, guard: Guard) -> None:
+    def __init__(self, v1: V1, routing: Routing, guard: Guard, observer: Observer) -> None:
         self.v1 = v1
+        self.observer = observer
         self.routing = routing
         self.guard = guard
 
@@ -55,7 +56,8 @@ class OpenAIApp:
                                                     "your request."))
         response.headers["x-request-id"] = request_id
         await response(scope, receive, send)
-        access_log.record("openai", request_id, caller, operation, response.status_code, started)
+        self.observer.request("openai", request_id, caller, operation, response.status_code,
+                              started)
 
 
 def _match(scope: Scope) -> tuple[Handler, dict[str, str]]:

@@ -13,10 +13,10 @@ from bifrost_py.errors import AwsError, InternalError
 from bifrost_py.jobs.routing import Routing
 from bifrost_py.ports.files import Files
 from bifrost_py.ports.upstream import UpstreamError
-from bifrost_py.wire import access_log
 from bifrost_py.wire.asgi import header_dict, new_request_id
 from bifrost_py.wire.auth.credentials import Caller
 from bifrost_py.wire.auth.guard import Guard, permit
+from bifrost_py.wire.observe import Observer
 from bifrost_py.wire.s3.errors import error_response, upstream_error
 from bifrost_py.wire.s3.features import check_features
 from bifrost_py.wire.s3.proxy import S3Proxy
@@ -28,8 +28,9 @@ log = logging.getLogger("bifrost_py.s3")
 
 class S3App:
     def __init__(self, config: Config, files: dict[str, Files], routing: Routing, guard: Guard,
-                 proxies: dict[str, S3Proxy]) -> None:
+                 proxies: dict[str, S3Proxy], observer: Observer) -> None:
         self.guard = guard
+        self.observer = observer
         self.routing = routing
         self.files = files
         self.proxies = proxies  # providers whose files are a real S3: passed through as they are
@@ -52,7 +53,7 @@ class S3App:
             permit(caller, "s3", provider)
             if provider in self.proxies:
                 status = await self.proxies[provider].forward(scope, receive, send, caller)
-                return access_log.record("s3", request_id, caller, "proxy", status, started)
+                return self.observer.request("s3", request_id, caller, "proxy", status, started)
             req = parse_request(request, headers, self.region, self.account_id, request_id)
             req.caller = caller
             check_features(headers, self.account_id)
@@ -76,7 +77,7 @@ class S3App:
             # sends it): close, or the unread body would be taken for the next request.
             response.headers["Connection"] = "close"
         await response(scope, body.receive, send)
-        access_log.record("s3", request_id, caller, operation, response.status_code, started)
+        self.observer.request("s3", request_id, caller, operation, response.status_code, started)
 
 
 class _BodyState:
