@@ -28,12 +28,14 @@ from bifrost_py.jobs.delegated import DelegatedJobs
 from bifrost_py.jobs.dialects.base import Dialect
 from bifrost_py.jobs.dialects.bedrock import BedrockDialect
 from bifrost_py.jobs.dialects.openai import OpenAIDialect
+from bifrost_py.jobs.endings import Endings
 from bifrost_py.jobs.local import LocalJobs
 from bifrost_py.jobs.remote import RemoteJobs
 from bifrost_py.jobs.routing import Routing
 from bifrost_py.jobs.runner import ByDialect, Executor, Runner
 from bifrost_py.metrics.registry import Metrics
 from bifrost_py.metrics.upstream import MeteredBatchAPI, MeteredDelegatedAPI
+from bifrost_py.notify.dispatcher import Dispatcher
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.store import Store
 from bifrost_py.ports.upstream import BatchAPI
@@ -73,6 +75,7 @@ class Server:
         self.store: Store = SqliteStore(config.data_path, fsync=config.server.fsync)
         self.providers = providers(config, self.store, self.metrics)
         self.runner = Runner(self.store.jobs, self.providers.executors, self.providers.limits)
+        self.dispatcher = Dispatcher(config, Endings(config, self.store.jobs), self.store.outbox)
         self.guard = Guard(config)
         routing = Routing(config)
         plane = ControlPlane(config, self.store.jobs, self.runner.wake)
@@ -90,9 +93,11 @@ class Server:
     async def open(self) -> None:
         await self.store.open()
         self.runner.start()
+        self.dispatcher.start()
 
     async def close(self) -> None:
         await self.runner.stop()
+        await self.dispatcher.stop()
         for close in self.providers.closers:
             await close()
         await self.store.close()

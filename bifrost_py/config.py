@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bifrost_py.domain.costs import Price
 from bifrost_py.domain.digits import decimal
+from bifrost_py.domain.job_events import EVENT_NAMES
 from bifrost_py.domain.tenancy import TENANT_NAME
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -232,6 +234,16 @@ class KeyConfig:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    """One [[webhooks]] entry: where jobs' ends are POSTed, signed with `secret`."""
+
+    url: str = ""
+    secret: str = ""
+    events: list[str] = field(default_factory=lambda: list(EVENT_NAMES.values()))
+    tenant: str = ""  # empty: every tenant's jobs
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
@@ -239,6 +251,9 @@ class Config:
     models: dict[str, dict[str, str]] = field(default_factory=dict)
     # With keys, every request must be signed by one of them; without, the server runs open.
     keys: list[KeyConfig] = field(default_factory=list)
+    # Model id (or shell-style pattern) -> batch prices in dollars per million tokens.
+    prices: dict[str, Price] = field(default_factory=dict)
+    webhooks: list[WebhookConfig] = field(default_factory=list)
 
     def model_name(self, model_id: str, provider: str) -> str:
         """The name the instance `provider` knows `model_id` by: its own mapping, else its
@@ -306,6 +321,11 @@ def _check(config: Config) -> None:
             raise ConfigError(f"providers.{name}.base_url: an Azure OpenAI instance needs its "
                               "resource endpoint (https://<resource>.openai.azure.com)")
     _check_keys(config)
+    _check_webhooks(config.webhooks)
+    for model, price in config.prices.items():
+        if price.input < 0 or price.output < 0:
+            raise ConfigError(f"prices.{model}: prices are dollars per million tokens, not "
+                              "negative")
     if server.requests_per_second_per_key < 0:
         raise ConfigError("server.requests_per_second_per_key: expected 0 (no limit) or more")
     for name in ("max_jobs_in_flight_per_tenant", "max_records_per_job"):
@@ -334,6 +354,19 @@ def _check_keys(config: Config) -> None:
         if unknown:
             raise ConfigError(f"{where}.providers: {unknown[0]!r} is not a configured provider "
                               f"({', '.join(config.configured_providers())})")
+
+
+def _check_webhooks(webhooks: list[WebhookConfig]) -> None:
+    for n, hook in enumerate(webhooks):
+        where = f"webhooks[{n}]"
+        if not re.match(r"https?://[^/\s]+", hook.url):
+            raise ConfigError(f"{where}.url: expected an http:// or https:// URL")
+        if not hook.secret:
+            raise ConfigError(f"{where}.secret: required, to sign each delivery")
+        unknown = [e for e in hook.events if e not in EVENT_NAMES.values()]
+        if unknown or not hook.events:
+            raise ConfigError(f"{where}.events: expected some of "
+                              f"{', '.join(EVENT_NAMES.values())}")
 
 
 def _check_vertex(name: str, vertex: VertexConfig) -> None:
@@ -369,6 +402,10 @@ def _build(cls: type, raw: Any, prefix: str, env: typing.Mapping[str, str]) -> A
     if unknown:
         raise ConfigError(f"unknown key {prefix}{unknown[0]} (allowed in {where}: "
                           f"{', '.join(fields)})")
+    missing = [name for name, f in fields.items() if name not in raw
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where}: {missing[0]} is required")
     values = {name: _value(hints[name], raw[name], f"{prefix}{name}", env)
               for name in fields if name in raw}
     return cls(**values)

@@ -78,6 +78,7 @@ class Job:
     dialect: str = BEDROCK  # the API the job was created through, which its outputs speak
     extra: dict[str, Any] = field(default_factory=dict)  # the dialect's own fields
     events: dict[str, float] = field(default_factory=dict)  # status -> when it was first had
+    cost: float | None = None  # dollars, from [prices], set once the job has ended
 
     @property
     def ended(self) -> bool:
@@ -107,6 +108,7 @@ class JobTotals:
     errors: int
     input_tokens: int
     output_tokens: int
+    cost: float
 
 
 @dataclass(frozen=True)

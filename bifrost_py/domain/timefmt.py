@@ -11,6 +11,11 @@ def iso(timestamp: float) -> str:
     return f"{_seconds(int(timestamp))}.{millis:03d}Z"
 
 
+def iso_seconds(timestamp: float) -> str:
+    """To the second, as EventBridge writes an event's time."""
+    return f"{_seconds(int(timestamp))}Z"
+
+
 @functools.lru_cache(maxsize=8192)
 def _seconds(whole: int) -> str:
     # A page of 1,000 jobs formats 4,000 timestamps, most sharing their second with another.

@@ -27,6 +27,8 @@ class JobsCollector(Collector):
         tokens = CounterMetricFamily("bifrost_tokens", "Model tokens, by provider and "
                                      "direction (input, output).",
                                      labels=["provider", "direction"])
+        cost = CounterMetricFamily("bifrost_cost_dollars", "What ended jobs cost at the "
+                                   "configured [prices], by provider.", labels=["provider"])
         for provider, rows in _by_provider(self.totals).items():
             for row in rows:
                 jobs.add_metric([provider, row.status], row.jobs)
@@ -36,7 +38,8 @@ class JobsCollector(Collector):
             records.add_metric([provider, "failed"], errors)
             tokens.add_metric([provider, "input"], sum(r.input_tokens for r in rows))
             tokens.add_metric([provider, "output"], sum(r.output_tokens for r in rows))
-        yield from (jobs, records, tokens)
+            cost.add_metric([provider], sum(r.cost for r in rows))
+        yield from (jobs, records, tokens, cost)
 
 
 def _by_provider(totals: list[JobTotals]) -> dict[str, list[JobTotals]]:

@@ -39,6 +39,9 @@ class JobRepository(Protocol):
 
     async def request_stop(self, job_id: str) -> Job: ...
 
+    async def set_cost(self, job_id: str, cost: float) -> None:
+        """Record an ended job's cost; its lastModifiedTime stays the end's."""
+
     async def tags(self, arn: str) -> list[tuple[str, str]]: ...
 
     async def tag(self, arn: str, tags: list[tuple[str, str]]) -> None: ...

@@ -7,12 +7,16 @@ from typing import Protocol
 from bifrost_py.ports.file_store import FileStore
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.jobs import JobRepository
+from bifrost_py.ports.outbox import Outbox
 from bifrost_py.ports.passthrough import BucketOwnership
 
 
 class Store(Protocol):
     @property
     def jobs(self) -> JobRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     @property
     def is_open(self) -> bool: ...

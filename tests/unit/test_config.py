@@ -66,6 +66,15 @@ def test_env_references_are_interpolated(tmp_path: Path) -> None:
     ("[providers.slow]\nkind = 'local'\n[providers.slow.models.'x']\nconcurrency = 0\n",
      "providers.slow.models.x.concurrency"),
     ("[providers.eu]\nkind = 'openai'\nregion = 'x'\n", "providers.eu.region"),
+    ("[providers.vertex]\nstaging_uri = 'gs://b/p/'\n", "providers.vertex.project"),
+    ("[providers.vertex]\nproject = 'p'\nstaging_uri = 's3://b/'\n",
+     "providers.vertex.staging_uri"),
+    ("[prices]\n'gpt-*' = { input = -1.0, output = 2.0 }\n", "prices.gpt-*"),
+    ("[prices]\n'gpt-*' = { input = 1.0 }\n", "prices.gpt-*"),
+    ("[[webhooks]]\nurl = 'ftp://x'\nsecret = 's'\n", "webhooks[0].url"),
+    ("[[webhooks]]\nurl = 'https://x'\n", "webhooks[0].secret"),
+    ("[[webhooks]]\nurl = 'https://x'\nsecret = 's'\nevents = ['job.done']\n",
+     "webhooks[0].events"),
 ])
 def test_bad_settings_stop_start_up_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(named)):

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from bifrost_py.domain.job_events import new_event_id
 from bifrost_py.domain.jobs import ENDED, STOPPING, Counts, Job, JobFilter, JobTotals, summary
 from bifrost_py.domain.tenancy import shown_token, stored_token
 from bifrost_py.errors import (
@@ -134,9 +135,10 @@ class JobStore:
         rows = await self.db.fetchall(
             "SELECT provider, status, count(*) AS jobs, sum(processed) AS processed, "
             "sum(errors) AS errors, sum(input_tokens) AS input_tokens, "
-            "sum(output_tokens) AS output_tokens FROM jobs GROUP BY provider, status")
+            "sum(output_tokens) AS output_tokens, total(cost) AS cost FROM jobs "
+            "GROUP BY provider, status")
         return [JobTotals(r["provider"], r["status"], r["jobs"], r["processed"], r["errors"],
-                          r["input_tokens"], r["output_tokens"]) for r in rows]
+                          r["input_tokens"], r["output_tokens"], r["cost"]) for r in rows]
 
     async def unfinished(self) -> list[tuple[str, str, bool]]:
         """(job id, provider, stop requested) of every job not yet ended, oldest first: the
@@ -160,11 +162,25 @@ class JobStore:
         fields["last_modified"] = now
         assignments = [f"{name} = ?" for name in fields]
         values = [*fields.values()]
-        if "status" in fields:
+        status = fields.get("status")
+        if status is not None:
             assignments.append(_EVENT)
-            values += [_event_path(fields["status"]), now]
+            values += [_event_path(status), now]
+
+        def write(conn: sqlite3.Connection) -> None:
+            if status in ENDED:
+                # The end, once, in the same transaction: an outbox a restart cannot lose.
+                conn.execute(f"INSERT INTO job_events (event_id, job_id, status, created) SELECT "
+                             f"?, job_id, ?, ? FROM jobs WHERE job_id = ? AND status NOT IN "
+                             f"({_ENDED_SQL})", (new_event_id(), status, now, job_id))
+            conn.execute(f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?",
+                         [*values, job_id])
+
+        await self.db.transaction(write)
+
+    async def set_cost(self, job_id: str, cost: float) -> None:
         await self.db.transaction(lambda conn: conn.execute(
-            f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?", [*values, job_id]))
+            "UPDATE jobs SET cost = ? WHERE job_id = ?", (cost, job_id)))
 
     async def request_stop(self, job_id: str) -> Job:
         def stop(conn: sqlite3.Connection) -> Job:
@@ -223,7 +239,7 @@ def job_from_row(row: sqlite3.Row) -> Job:
         upstream=orjson.loads(row["upstream"]) if row["upstream"] else None,
         tenant=row["tenant"], dialect=row["dialect"],
         extra=orjson.loads(row["extra"]) if row["extra"] else {},
-        events=orjson.loads(row["events"]) if row["events"] else {})
+        events=orjson.loads(row["events"]) if row["events"] else {}, cost=row["cost"])
 
 
 def _event_path(status: str) -> str:

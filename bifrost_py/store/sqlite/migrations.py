@@ -137,4 +137,26 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX files_by_tenant ON files (tenant, created_at, file_id);
     """,
+    # 8: what a job cost, and its end as an event for [[webhooks]], written in the transaction
+    # that ends it, with each webhook's deliveries of it.
+    """
+    ALTER TABLE jobs ADD COLUMN cost REAL;
+    CREATE TABLE job_events (
+        event_id   TEXT PRIMARY KEY,
+        job_id     TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        created    REAL NOT NULL,
+        done       REAL
+    );
+    CREATE INDEX job_events_pending ON job_events (done, created);
+    CREATE TABLE webhook_deliveries (
+        event_id   TEXT NOT NULL,
+        hook       TEXT NOT NULL,
+        attempts   INTEGER NOT NULL,
+        next_at    REAL NOT NULL,
+        delivered  REAL,
+        last_error TEXT,
+        PRIMARY KEY (event_id, hook)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -18,6 +18,7 @@ from bifrost_py.store.sqlite.file_store import SqliteFileStore
 from bifrost_py.store.sqlite.jobs import JobStore
 from bifrost_py.store.sqlite.multipart import Uploads
 from bifrost_py.store.sqlite.objects import ObjectStore, referenced_blobs
+from bifrost_py.store.sqlite.outbox import SqliteOutbox
 
 log = logging.getLogger("bifrost_py.store")
 
@@ -28,6 +29,7 @@ class SqliteStore:
         self.db = Database(data_dir / "bifrost.sqlite3")
         self.blobs = BlobStore(data_dir, fsync=fsync)
         self.jobs = JobStore(self.db)
+        self.outbox = SqliteOutbox(self.db)
         self._databases = [self.db]
         self._objects: list[ObjectStore] = []
         self._local: ObjectStore | None = None
