@@ -370,6 +370,7 @@ def test_pending_parts_survive_a_restart_and_overdue_ones_do_not(tmp_path: Path)
         assert after < before and len(after) == 2  # the lapsed upload's part was swept
         done = sdk.uploads.complete(kept_id, part_ids=[p.id for p in parts])
         assert done.file is not None and sdk.files.content(done.file.id).content == b"abcdef"
+        assert blob_files(data_dir) == after  # the parts' blobs became the file's: no copy
         status, error = refusal(lambda: sdk.uploads.cancel(lapsed_id))
         assert status == 400 and error["message"].startswith(f"Upload {lapsed_id} is expired")
 
