@@ -1,5 +1,5 @@
-"""OpenAI's Uploads as the wire sees them kept: an upload's row, its parts' blobs, and the file
-completing it makes (through the same store as the Files API's, so it is a file like any other)."""
+"""OpenAI's Uploads as the wire asks them of a store: an upload's row, its parts' blobs, and the
+file completing it makes (through the Files API's own store, so it is a file like any other)."""
 
 from __future__ import annotations
 
