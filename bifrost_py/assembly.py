@@ -85,8 +85,8 @@ class Server:
         local = self.providers.files["local"]
         file_store = self.store.file_store()
         batches = Batches(config, self.store.jobs, file_store, self.runner.wake)
-        self.openai = OpenAIApp(V1(batches, file_store, local.blobs, local.max_object_size),
-                                routing, self.guard, self.observer)
+        self.openai = OpenAIApp(V1(batches, file_store, local.blobs, local.max_object_size,
+                                   self.store.file_uploads()), routing, self.guard, self.observer)
         self.metrics_endpoint = MetricsEndpoint(self.metrics, self.store.jobs,
                                                 config.server.metrics_token, self.guard.enabled)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bifrost_py.ports.file_store import FileStore
+from bifrost_py.ports.file_uploads import FileUploads
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.jobs import JobRepository
 from bifrost_py.ports.outbox import Outbox
@@ -29,6 +30,9 @@ class Store(Protocol):
 
     def file_store(self) -> FileStore:
         """The OpenAI dialect's files, kept with the server's own (local_files first)."""
+
+    def file_uploads(self) -> FileUploads:
+        """OpenAI's Uploads, completed into the file store's files (local_files first)."""
 
     def bucket_owners(self) -> BucketOwnership: ...
 

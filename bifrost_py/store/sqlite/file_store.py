@@ -25,6 +25,21 @@ def new_file_id() -> str:
     return "file-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
 
 
+def new_file(tenant: str, filename: str, purpose: str, size: int,
+             expires_at: int | None) -> StoredFile:
+    return StoredFile(new_file_id(), tenant, filename, purpose, size, int(time.time()),
+                      expires_at)
+
+
+def file_contents(file: StoredFile, segments: tuple[tuple[str, int], ...],
+                  inline: bytes | None = None) -> ObjectInfo:
+    """The object holding a file's bytes: in its row, or published blobs in order."""
+    return ObjectInfo(bucket=file.bucket, key=file.file_id, size=file.bytes,
+                      etag=f'"{file.file_id}"', modified=time.time(), content_type=_CONTENT_TYPE,
+                      parts_count=len(segments) if len(segments) > 1 else None, data=inline,
+                      blobs=segments)
+
+
 class SqliteFileStore:
     def __init__(self, objects: ObjectStore) -> None:
         self.objects = objects
@@ -32,31 +47,27 @@ class SqliteFileStore:
 
     async def create(self, tenant: str, filename: str, purpose: str, blobs: list[Blob],
                      expires_at: int | None = None) -> StoredFile:
-        file = StoredFile(new_file_id(), tenant, filename, purpose, sum(b.size for b in blobs),
-                          int(time.time()), expires_at)
+        file = new_file(tenant, filename, purpose, sum(b.size for b in blobs), expires_at)
         inline = blobs[0].data if len(blobs) == 1 else None
-        obj = ObjectInfo(bucket=file.bucket, key=file.file_id, size=file.bytes,
-                         etag=f'"{file.file_id}"', modified=time.time(),
-                         content_type=_CONTENT_TYPE, parts_count=len(blobs) if len(blobs) > 1
-                         else None, data=inline,
-                         blobs=() if inline is not None else tuple((b.id, b.size) for b in blobs))
+        obj = file_contents(file, tuple((b.id, b.size) for b in blobs) if inline is None else (),
+                            inline)
         for blob in blobs:
             self.objects.blobs.publish(blob)
-
-        def insert(conn: sqlite3.Connection) -> None:
-            self.objects.ensure_bucket(conn, file.bucket)
-            self.objects.replace(conn, obj, NO_CONDITIONS)
-            conn.execute("INSERT INTO files (file_id, tenant, filename, purpose, bytes, "
-                         "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (file.file_id, tenant, filename, purpose, file.bytes, file.created_at,
-                          expires_at))
-
         try:
-            await self.db.transaction(insert)
+            await self.db.transaction(lambda conn: self.insert(conn, file, obj))
         except BaseException:
             self.objects.blobs.delete(b for b, _ in obj.blobs)
             raise
         return file
+
+    def insert(self, conn: sqlite3.Connection, file: StoredFile, obj: ObjectInfo) -> None:
+        """Inside a write transaction: the file's row and its bytes' object."""
+        self.objects.ensure_bucket(conn, file.bucket)
+        self.objects.replace(conn, obj, NO_CONDITIONS)
+        conn.execute("INSERT INTO files (file_id, tenant, filename, purpose, bytes, created_at, "
+                     "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (file.file_id, file.tenant, file.filename, file.purpose, file.bytes,
+                      file.created_at, file.expires_at))
 
     async def write(self, tenant: str, filename: str, purpose: str,
                     chunks: AsyncIterator[bytes]) -> StoredFile:

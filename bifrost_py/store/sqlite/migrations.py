@@ -137,7 +137,32 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX files_by_tenant ON files (tenant, created_at, file_id);
     """,
-    # 8: what a job cost, and its end as an event for [[webhooks]], written in the transaction
+    # 8: OpenAI's Uploads, and their parts until completion makes them a file's bytes.
+    """
+    CREATE TABLE file_uploads (
+        upload_id      TEXT PRIMARY KEY,
+        tenant         TEXT NOT NULL,
+        filename       TEXT NOT NULL,
+        purpose        TEXT NOT NULL,
+        bytes          INTEGER NOT NULL,
+        mime_type      TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        status         TEXT NOT NULL,
+        file_lifetime  INTEGER,             -- seconds the completed file lives
+        file_id        TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX file_uploads_by_status ON file_uploads (status, expires_at);
+    CREATE TABLE file_upload_parts (
+        part_id        TEXT PRIMARY KEY,
+        upload_id      TEXT NOT NULL REFERENCES file_uploads(upload_id),
+        created_at     INTEGER NOT NULL,
+        size           INTEGER NOT NULL,
+        blob           TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX file_upload_parts_by_upload ON file_upload_parts (upload_id, created_at);
+    """,
+    # 9: what a job cost, and its end as an event for [[webhooks]], written in the transaction
     # that ends it, with each webhook's deliveries of it.
     """
     ALTER TABLE jobs ADD COLUMN cost REAL;

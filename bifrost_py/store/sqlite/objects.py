@@ -331,9 +331,10 @@ class ObjectStore:
 
 
 async def referenced_blobs(db: Database) -> set[str]:
-    """Every blob an object or an upload's part points at."""
+    """Every blob an object or a pending part (of an S3 or an OpenAI upload) points at."""
     rows = await db.fetchall("SELECT json_extract(value, '$[0]') FROM objects, "
-                             "json_each(objects.blobs) UNION SELECT blob FROM parts")
+                             "json_each(objects.blobs) UNION SELECT blob FROM parts "
+                             "UNION SELECT blob FROM file_upload_parts")
     return {blob for (blob,) in rows}
 
 

@@ -15,6 +15,7 @@ from bifrost_py.store.blobs.disk import BlobStore
 from bifrost_py.store.sqlite.bucket_owners import BucketOwners
 from bifrost_py.store.sqlite.db import Database
 from bifrost_py.store.sqlite.file_store import SqliteFileStore
+from bifrost_py.store.sqlite.file_uploads import SqliteFileUploads
 from bifrost_py.store.sqlite.jobs import JobStore
 from bifrost_py.store.sqlite.multipart import Uploads
 from bifrost_py.store.sqlite.objects import ObjectStore, referenced_blobs
@@ -34,6 +35,7 @@ class SqliteStore:
         self._objects: list[ObjectStore] = []
         self._local: ObjectStore | None = None
         self._owners: BucketOwners | None = None
+        self._file_uploads: SqliteFileUploads | None = None
 
     @property
     def is_open(self) -> bool:
@@ -49,6 +51,11 @@ class SqliteStore:
                                "ask for local_files first")
         return SqliteFileStore(self._local)
 
+    def file_uploads(self) -> SqliteFileUploads:
+        if self._file_uploads is None:
+            self._file_uploads = SqliteFileUploads(self.file_store())
+        return self._file_uploads
+
     def mirrored_files(self, provider: str, mirror: FileMirror, max_object_size: int) -> Files:
         db = Database(self.data_dir / f"files-{provider}.sqlite3")
         self._databases.append(db)
@@ -62,9 +69,13 @@ class SqliteStore:
 
     async def open(self) -> None:
         self.blobs.open()
-        referenced: set[str] = set()
         for db in self._databases:
             await db.open()
+        if self._file_uploads is not None:
+            # Before the sweep: it then removes the parts of uploads that expired while down.
+            await self._file_uploads.expire_overdue()
+        referenced: set[str] = set()
+        for db in self._databases:
             referenced |= await referenced_blobs(db)
         for objects in self._objects:
             await objects.open()

@@ -6,14 +6,15 @@ import time
 
 from starlette.responses import Response, StreamingResponse
 
+from bifrost_py.domain.digits import decimal
 from bifrost_py.errors import InvalidRequestError
 from bifrost_py.wire.openai.form import read_form
 from bifrost_py.wire.openai.limits import query_int, query_order
+from bifrost_py.wire.openai.purposes import checked_purpose, lifetime
 from bifrost_py.wire.openai.request import OpenAIRequest, json_response
 from bifrost_py.wire.openai.service import V1
 from bifrost_py.wire.openai.shapes import file_object, page
 
-PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 MAX_LIST = 10_000
 
 
@@ -55,23 +56,13 @@ async def delete_file(req: OpenAIRequest, v1: V1) -> Response:
 def _purpose(fields: dict[str, str], filename: str | None) -> str:
     if filename is None:
         raise InvalidRequestError("'file' is a required property", param="file")
-    purpose = fields.get("purpose", "")
-    if purpose not in PURPOSES:
-        raise InvalidRequestError(f"'{purpose}' is not one of {sorted(PURPOSES)} - 'purpose'",
-                                  param="purpose")
-    if purpose == "batch" and not filename.endswith(".jsonl"):
-        raise InvalidRequestError("Invalid file format for Batch API. Must be .jsonl",
-                                  param="file")
-    return purpose
+    return checked_purpose(fields.get("purpose", ""), filename, "file")
 
 
 def _expires_at(fields: dict[str, str]) -> int | None:
-    """expires_after[anchor]=created_at and expires_after[seconds]: one hour to thirty days."""
+    """expires_after[anchor]=created_at and expires_after[seconds], as form fields."""
     seconds = fields.get("expires_after[seconds]")
     if seconds is None:
         return None
-    if fields.get("expires_after[anchor]") != "created_at" or not seconds.isdigit() or not (
-            3600 <= int(seconds) <= 2_592_000):
-        raise InvalidRequestError("expires_after needs anchor created_at and seconds from 3600 "
-                                  "to 2592000.", param="expires_after")
-    return int(time.time()) + int(seconds)
+    given = int(seconds) if decimal(seconds, 9) else seconds
+    return int(time.time()) + lifetime(fields.get("expires_after[anchor]"), given)

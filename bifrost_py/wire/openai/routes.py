@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
-from bifrost_py.wire.openai import batches, files
+from bifrost_py.wire.openai import batches, files, uploads
 from bifrost_py.wire.openai.request import OpenAIRequest
 from bifrost_py.wire.openai.service import V1
 
@@ -25,5 +25,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", "/batches", batches.list_batches),
         ("GET", "/batches/" + _ID.format("batch_id"), batches.retrieve_batch),
         ("POST", "/batches/" + _ID.format("batch_id") + "/cancel", batches.cancel_batch),
+        ("POST", "/uploads", uploads.create_upload),
+        ("POST", "/uploads/" + _ID.format("upload_id") + "/parts", uploads.add_part),
+        ("POST", "/uploads/" + _ID.format("upload_id") + "/complete", uploads.complete_upload),
+        ("POST", "/uploads/" + _ID.format("upload_id") + "/cancel", uploads.cancel_upload),
     ]
 ]

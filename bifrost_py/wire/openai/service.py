@@ -1,4 +1,5 @@
-"""What the OpenAI dialect's handlers call: the jobs core, the files store, blobs to write into."""
+"""What the OpenAI dialect's handlers call: the jobs core, the files and uploads stores, blobs to
+write into."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 from bifrost_py.jobs.batches import Batches
 from bifrost_py.ports.file_store import FileStore
+from bifrost_py.ports.file_uploads import FileUploads
 from bifrost_py.ports.files import Blobs
 
 
@@ -15,3 +17,4 @@ class V1:
     files: FileStore
     blobs: Blobs
     max_file_size: int
+    uploads: FileUploads

@@ -1,10 +1,11 @@
-"""The objects of the OpenAI dialect as its API answers them: files, lists."""
+"""The objects of the OpenAI dialect as its API answers them: files, uploads, batches, lists."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from bifrost_py.domain.file_uploads import FileUpload, UploadPart
 from bifrost_py.domain.jobs import (
     COMPLETED,
     EXPIRED,
@@ -27,6 +28,19 @@ def file_object(file: StoredFile) -> dict[str, Any]:
     return {"id": file.file_id, "object": "file", "bytes": file.bytes,
             "created_at": file.created_at, "filename": file.filename, "purpose": file.purpose,
             "status": "processed", "status_details": None, "expires_at": file.expires_at}
+
+
+def upload_object(upload: FileUpload, file: StoredFile | None = None) -> dict[str, Any]:
+    """An Upload; `file` is the File its completion made."""
+    return {"id": upload.upload_id, "object": "upload", "bytes": upload.bytes,
+            "created_at": upload.created_at, "filename": upload.filename,
+            "purpose": upload.purpose, "status": upload.status, "expires_at": upload.expires_at,
+            "file": file_object(file) if file is not None else None}
+
+
+def part_object(part: UploadPart) -> dict[str, Any]:
+    return {"id": part.part_id, "object": "upload.part", "created_at": part.created_at,
+            "upload_id": part.upload_id}
 
 
 # A job's status as a batch's: OpenAI's batches have no queued state before they run, and an
