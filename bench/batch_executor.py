@@ -32,6 +32,7 @@ from bench.jobs_common import (
     s3_client,
     start_bifrost_config,
     start_fake_chat,
+    stop_all,
 )
 from bench.s3_small import py_spy
 from bench.servers import REPO, RssSampler, Server
@@ -125,11 +126,7 @@ def job_servers(work_dir: Path, latency_ms: float, concurrency: int,
         s3_client(bifrost.endpoint + "/files").create_bucket(Bucket=BUCKET)
         yield fake, bifrost
     finally:
-        for server in reversed(servers):
-            if server.proc.poll() is not None and server.proc.returncode != 0:
-                print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
-                      f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
-            server.stop()
+        stop_all(servers)
 
 
 def run_once(args: argparse.Namespace, body: bytes) -> dict[str, float]:
@@ -171,17 +168,22 @@ def run_once(args: argparse.Namespace, body: bytes) -> dict[str, float]:
             "lines": lines, "success": manifest["successRecordCount"], "backend": version}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """--records, --latency-ms, --concurrency and --timeout: the job and its backend."""
     parser.add_argument("--records", type=int, default=20000, help="records in the job (20000)")
     parser.add_argument("--latency-ms", type=float, default=20.0,
                         help="the fake backend's latency per request (20)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="[providers.local] concurrency (64)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="jobs, each on fresh servers; the last row is the median (1)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds to wait for the job to end (600)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_job_arguments(parser)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="jobs, each on fresh servers; the last row is the median (1)")
     parser.add_argument("--py-spy", type=Path, default=None, metavar="FILE",
                         help="attach py-spy (raw collapsed stacks) to bifrost during the job; "
                              "slows bifrost, so its figures are not comparable")

@@ -80,6 +80,15 @@ def start_fake_chat(work_dir: Path, latency_ms: float) -> Server:
     return server
 
 
+def stop_all(servers: list[Server]) -> None:
+    """Stop `servers`, last started first, printing the log tail of any that died."""
+    for server in reversed(servers):
+        if server.proc.poll() is not None and server.proc.returncode != 0:
+            print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
+                  f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
+        server.stop()
+
+
 def session() -> boto3.session.Session:
     return boto3.session.Session(aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
                                  aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],

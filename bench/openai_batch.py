@@ -36,6 +36,7 @@ from bench.batch_executor import (
     INPUT_KEY,
     OUTPUT_PREFIX,
     POLL,
+    add_job_arguments,
     create_job,
     job_servers,
     records_jsonl,
@@ -187,13 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of both dialects, alternating which goes first (3)")
-    parser.add_argument("--records", type=int, default=20000, help="requests per batch (20000)")
-    parser.add_argument("--latency-ms", type=float, default=20.0,
-                        help="the fake backend's latency per request (20)")
-    parser.add_argument("--concurrency", type=int, default=64,
-                        help="[providers.local] concurrency (64)")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds to wait for a batch to end (600)")
+    add_job_arguments(parser)
     args = parser.parse_args(argv)
     ideal = args.records * args.latency_ms / 1000 / args.concurrency
     print(f"{args.records} requests, fake latency {args.latency_ms:g} ms, concurrency "
