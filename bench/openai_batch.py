@@ -11,7 +11,7 @@ checks every output. The target is /v1 wall <= 1.1 x /bedrock wall (median of th
 ratios); the script exits 1 if it is missed.
 
 Run:  python -m bench.openai_batch [--rounds 3] [--records 20000] [--latency-ms 20]
-      [--concurrency 64]
+      [--concurrency 64] [--py-spy DIR]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from bench.batch_executor import (
     wait_completed,
 )
 from bench.jobs_common import MODEL_ID, bedrock_client, cpu_seconds, s3_client
+from bench.s3_small import py_spy
 from bench.servers import RssSampler, Server
 
 TARGET_RATIO = 1.1
@@ -154,12 +155,14 @@ def run_bedrock(bifrost: Server, count: int, timeout: float) -> tuple[float, int
 DIALECTS: dict[str, Dialect] = {"/v1": run_v1, "/bedrock": run_bedrock}
 
 
-def measure(name: str, args: argparse.Namespace) -> dict[str, float]:
-    """One job through dialect `name` on fresh servers: wall s, server CPU ms/record, peak MB."""
+def measure(name: str, args: argparse.Namespace, profile: Path | None) -> dict[str, float]:
+    """One job through dialect `name` on fresh servers: wall s, server CPU ms/record, peak MB.
+    With `profile`, py-spy records bifrost during the job into that file."""
     with tempfile.TemporaryDirectory(prefix="bench-openai-batch-") as tmp, job_servers(
             Path(tmp), args.latency_ms, args.concurrency) as (_, bifrost):
         proc = psutil.Process(bifrost.pid)
-        with RssSampler(bifrost.pid) as rss:
+        with RssSampler(bifrost.pid) as rss, py_spy(bifrost.pid, profile,
+                                                    args.py_spy_args.split()):
             cpu0 = cpu_seconds(proc)
             wall, out_bytes = DIALECTS[name](bifrost, args.records, args.timeout)
             cpu = cpu_seconds(proc) - cpu0
@@ -189,6 +192,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of both dialects, alternating which goes first (3)")
     add_job_arguments(parser)
+    parser.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
+                        help="record bifrost with py-spy during each job, into DIR/v1-ROUND.txt "
+                             "and DIR/bedrock-ROUND.txt; slows bifrost, so its figures are not "
+                             "comparable")
+    parser.add_argument("--py-spy-args", default="--gil",
+                        help="extra py-spy record flags with --py-spy (default --gil)")
     args = parser.parse_args(argv)
     ideal = args.records * args.latency_ms / 1000 / args.concurrency
     print(f"{args.records} requests, fake latency {args.latency_ms:g} ms, concurrency "
@@ -199,7 +208,9 @@ def main(argv: list[str] | None = None) -> None:
         order = ["/v1", "/bedrock"] if rnd % 2 else ["/bedrock", "/v1"]
         got = {}
         for name in order:
-            got[name] = measure(name, args)
+            profile = (args.py_spy / f"{name.strip('/')}-{rnd}.txt" if args.py_spy
+                       else None)
+            got[name] = measure(name, args, profile)
             print(f"round {rnd} {name:9s} wall {got[name]['wall']:.2f} s, server CPU "
                   f"{got[name]['cpu_ms']:.3f} ms/record, peak RSS {got[name]['peak_mb']:.0f} "
                   f"MB, output {got[name]['out_mb']:.1f} MB ({args.records} answers checked)",
