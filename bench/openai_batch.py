@@ -49,7 +49,7 @@ from bench.servers import RssSampler, Server
 TARGET_RATIO = 1.1
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 CHAT = "/v1/chat/completions"
-Dialect = Callable[[Server, int, float], tuple[float, int]]
+Dialect = Callable[[Server, int, float], dict[str, float]]
 
 
 def prompt(i: int) -> str:
@@ -82,19 +82,29 @@ def check_answers(pairs: list[tuple[str, str]], count: int) -> None:
         raise AssertionError(f"{len(wrong)} ids missing or wrongly answered, e.g. {wrong[:3]}")
 
 
+def phases(start: float, uploaded: float, ended: float, end: float, out_bytes: int,
+           ) -> dict[str, float]:
+    """Seconds of upload, run (create to the poll that sees the end) and download, their sum
+    (the wall time) and the output's size in MB."""
+    return {"upload": uploaded - start, "run": ended - uploaded, "download": end - ended,
+            "wall": end - start, "out_mb": out_bytes / 1e6}
+
+
 def openai_client(bifrost: Server) -> openai.OpenAI:
     base = bifrost.endpoint.removesuffix("/bedrock") + "/v1"
     return openai.OpenAI(base_url=base, api_key="bench", max_retries=0, timeout=300,
                          default_headers={"x-model-provider": "local"})
 
 
-def run_v1(bifrost: Server, count: int, timeout: float) -> tuple[float, int]:
-    """Upload, create, poll, download through /v1; wall seconds and output bytes (checked)."""
+def run_v1(bifrost: Server, count: int, timeout: float) -> dict[str, float]:
+    """Upload, create, poll, download through /v1; the seconds of each phase and the output's
+    MB (checked)."""
     sdk = openai_client(bifrost)
     body = requests_jsonl(count)
     sdk.batches.list(limit=1)  # open the connection
     start = time.perf_counter()
     file = sdk.files.create(file=("requests.jsonl", io.BytesIO(body)), purpose="batch")
+    uploaded = time.perf_counter()
     batch = sdk.batches.create(input_file_id=file.id, endpoint=CHAT, completion_window="24h")
     deadline = time.monotonic() + timeout
     while (batch := sdk.batches.retrieve(batch.id)).status not in ENDED:
@@ -103,8 +113,9 @@ def run_v1(bifrost: Server, count: int, timeout: float) -> tuple[float, int]:
         time.sleep(POLL)
     if batch.status != "completed" or not batch.output_file_id:
         raise AssertionError(f"batch ended {batch.status}: {batch.errors}")
+    ended = time.perf_counter()
     out = sdk.files.content(batch.output_file_id).content
-    wall = time.perf_counter() - start
+    end = time.perf_counter()
     counts = batch.request_counts
     if counts is None or (counts.total, counts.completed, counts.failed) != (count, count, 0):
         raise AssertionError(f"request_counts {counts}, expected {count} completed, 0 failed")
@@ -117,12 +128,12 @@ def run_v1(bifrost: Server, count: int, timeout: float) -> tuple[float, int]:
     check_answers([(line["custom_id"],
                     line["response"]["body"]["choices"][0]["message"]["content"])
                    for line in lines], count)
-    return wall, len(out)
+    return phases(start, uploaded, ended, end, len(out))
 
 
-def run_bedrock(bifrost: Server, count: int, timeout: float) -> tuple[float, int]:
-    """Upload, create, poll, download through /bedrock; wall seconds and output bytes
-    (checked, with the manifest)."""
+def run_bedrock(bifrost: Server, count: int, timeout: float) -> dict[str, float]:
+    """Upload, create, poll, download through /bedrock; the seconds of each phase and the
+    output's MB (checked, with the manifest)."""
     s3 = s3_client(bifrost.endpoint + "/files")
     bedrock = bedrock_client(bifrost.endpoint)
     body = records_jsonl(count)
@@ -130,14 +141,16 @@ def run_bedrock(bifrost: Server, count: int, timeout: float) -> tuple[float, int
     bedrock.list_model_invocation_jobs(maxResults=1)
     start = time.perf_counter()
     s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=body)
+    uploaded = time.perf_counter()
     arn = create_job(bedrock)
     job = wait_completed(bedrock, arn, timeout, bifrost)
     if job["status"] != "Completed":
         raise AssertionError(f"job ended {job['status']}: {job.get('message')}")
+    ended = time.perf_counter()
     base = f"{OUTPUT_PREFIX}{arn.rsplit('/', 1)[-1]}/"
     out = s3.get_object(Bucket=BUCKET,
                         Key=f"{base}{INPUT_KEY.rsplit('/', 1)[-1]}.out")["Body"].read()
-    wall = time.perf_counter() - start
+    end = time.perf_counter()
     manifest = json.loads(s3.get_object(Bucket=BUCKET,
                                         Key=f"{base}manifest.json.out")["Body"].read())
     want = {"totalRecordCount": count, "processedRecordCount": count,
@@ -149,7 +162,7 @@ def run_bedrock(bifrost: Server, count: int, timeout: float) -> tuple[float, int
         raise AssertionError("some output records are errors")
     check_answers([(line["recordId"], line["modelOutput"]["content"][0]["text"])
                    for line in lines], count)
-    return wall, len(out)
+    return phases(start, uploaded, ended, end, len(out))
 
 
 DIALECTS: dict[str, Dialect] = {"/v1": run_v1, "/bedrock": run_bedrock}
@@ -164,11 +177,10 @@ def measure(name: str, args: argparse.Namespace, profile: Path | None) -> dict[s
         with RssSampler(bifrost.pid) as rss, py_spy(bifrost.pid, profile,
                                                     args.py_spy_args.split()):
             cpu0 = cpu_seconds(proc)
-            wall, out_bytes = DIALECTS[name](bifrost, args.records, args.timeout)
+            got = DIALECTS[name](bifrost, args.records, args.timeout)
             cpu = cpu_seconds(proc) - cpu0
     # The sampler also covers the client's connect and input build just before the timed span.
-    return {"wall": wall, "cpu_ms": cpu / args.records * 1000, "peak_mb": rss.peak / 1e6,
-            "out_mb": out_bytes / 1e6}
+    return {**got, "cpu_ms": cpu / args.records * 1000, "peak_mb": rss.peak / 1e6}
 
 
 def fmt_table(rows: list[dict[str, Any]]) -> str:
@@ -184,6 +196,16 @@ def fmt_table(rows: list[dict[str, Any]]) -> str:
                      f"{r['bedrock_wall']:.2f} | {r['ratio']:.3f} | {r['v1_cpu_ms']:.3f} | "
                      f"{r['bedrock_cpu_ms']:.3f} | {r['v1_peak_mb']:.0f} | "
                      f"{r['bedrock_peak_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def fmt_phases(runs: dict[str, list[dict[str, float]]]) -> str:
+    """Median seconds of each phase per dialect."""
+    keys = ["upload", "run", "download", "wall"]
+    lines = ["| dialect (medians) | upload s | run s | download s | wall s |", "|---" * 5 + "|"]
+    for name, got in runs.items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{statistics.median(g[k] for g in got):.2f}" for k in keys) + " |")
     return "\n".join(lines)
 
 
@@ -203,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.records} requests, fake latency {args.latency_ms:g} ms, concurrency "
           f"{args.concurrency}, ideal {ideal:.2f} s", flush=True)
     rows = []
+    by_phase: dict[str, list[dict[str, float]]] = {}
     for rnd in range(1, args.rounds + 1):
         # Alternate the order so neither dialect always meets the box's load first.
         order = ["/v1", "/bedrock"] if rnd % 2 else ["/bedrock", "/v1"]
@@ -211,17 +234,23 @@ def main(argv: list[str] | None = None) -> None:
             profile = (args.py_spy / f"{name.strip('/')}-{rnd}.txt" if args.py_spy
                        else None)
             got[name] = measure(name, args, profile)
-            print(f"round {rnd} {name:9s} wall {got[name]['wall']:.2f} s, server CPU "
+            print(f"round {rnd} {name:9s} wall {got[name]['wall']:.2f} s (upload "
+                  f"{got[name]['upload']:.2f}, run {got[name]['run']:.2f}, download "
+                  f"{got[name]['download']:.2f}), server CPU "
                   f"{got[name]['cpu_ms']:.3f} ms/record, peak RSS {got[name]['peak_mb']:.0f} "
                   f"MB, output {got[name]['out_mb']:.1f} MB ({args.records} answers checked)",
                   flush=True)
         v1, bedrock = got["/v1"], got["/bedrock"]
+        for name in DIALECTS:
+            by_phase.setdefault(name, []).append(got[name])
         rows.append({"first": order[0], "v1_wall": v1["wall"], "bedrock_wall": bedrock["wall"],
                      "ratio": v1["wall"] / bedrock["wall"], "v1_cpu_ms": v1["cpu_ms"],
                      "bedrock_cpu_ms": bedrock["cpu_ms"], "v1_peak_mb": v1["peak_mb"],
                      "bedrock_peak_mb": bedrock["peak_mb"]})
     print()
     print(fmt_table(rows))
+    print()
+    print(fmt_phases(by_phase))
     ratio = statistics.median(r["ratio"] for r in rows)
     met = ratio <= TARGET_RATIO
     print(f"\n/v1 wall / /bedrock wall (median of rounds) {ratio:.3f}  target <= {TARGET_RATIO}  "
