@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import openai
 import orjson
@@ -48,7 +48,7 @@ from bench.servers import RssSampler, Server
 
 TARGET_RATIO = 1.1
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
-CHAT = "/v1/chat/completions"
+CHAT: Final = "/v1/chat/completions"
 Dialect = Callable[[Server, int, float], dict[str, float]]
 
 
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     ideal = args.records * args.latency_ms / 1000 / args.concurrency
     print(f"{args.records} requests, fake latency {args.latency_ms:g} ms, concurrency "
           f"{args.concurrency}, ideal {ideal:.2f} s", flush=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     by_phase: dict[str, list[dict[str, float]]] = {}
     for rnd in range(1, args.rounds + 1):
         # Alternate the order so neither dialect always meets the box's load first.
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     print(fmt_table(rows))
     print()
     print(fmt_phases(by_phase))
-    ratio = statistics.median(r["ratio"] for r in rows)
+    ratio = float(statistics.median(r["ratio"] for r in rows))
     met = ratio <= TARGET_RATIO
     print(f"\n/v1 wall / /bedrock wall (median of rounds) {ratio:.3f}  target <= {TARGET_RATIO}  "
           f"{'met' if met else 'MISSED'}")
