@@ -12,11 +12,13 @@ Run:  .venv/bin/python -m bench.batch_executor [--records 20000] [--latency-ms 2
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -30,6 +32,7 @@ from bench.jobs_common import (
     s3_client,
     start_bifrost_config,
     start_fake_chat,
+    stop_all,
 )
 from bench.s3_small import py_spy
 from bench.servers import REPO, RssSampler, Server
@@ -72,6 +75,15 @@ def wait_completed(bedrock: object, arn: str, timeout: float, server: Server) ->
         time.sleep(POLL)
 
 
+def create_job(bedrock: object) -> str:
+    """CreateModelInvocationJob on s3://BUCKET/INPUT_KEY, output under OUTPUT_PREFIX; its ARN."""
+    return bedrock.create_model_invocation_job(  # type: ignore[attr-defined,no-any-return]
+        jobName=f"bench-{time.time_ns()}", modelId=MODEL_ID, roleArn=ROLE_ARN,
+        inputDataConfig={"s3InputDataConfig": {"s3Uri": f"s3://{BUCKET}/{INPUT_KEY}"}},
+        outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{BUCKET}/{OUTPUT_PREFIX}"}},
+    )["jobArn"]
+
+
 def verify(s3: object, job_id: str, records: int) -> tuple[int, dict]:
     """The output object's line count and the manifest."""
     base = f"{OUTPUT_PREFIX}{job_id}/"
@@ -99,51 +111,51 @@ def backend_version() -> str:
     return f"{client}, sha256 {hashlib.sha256(source).hexdigest()[:12]}"
 
 
+@contextlib.contextmanager
+def job_servers(work_dir: Path, latency_ms: float, concurrency: int,
+                cprofile: Path | None = None) -> Iterator[tuple[Server, Server]]:
+    """The fake chat server and bifrost on it (local provider, openai-compatible backend), with
+    bucket BUCKET; stops both on the way out, first printing the log of one that died."""
+    servers: list[Server] = []
+    try:
+        fake = start_fake_chat(work_dir, latency_ms)
+        servers.append(fake)
+        bifrost = start_bifrost_config(work_dir, config_text(fake.endpoint, concurrency),
+                                       cprofile)
+        servers.append(bifrost)
+        s3_client(bifrost.endpoint + "/files").create_bucket(Bucket=BUCKET)
+        yield fake, bifrost
+    finally:
+        stop_all(servers)
+
+
 def run_once(args: argparse.Namespace, body: bytes) -> dict[str, float]:
     """One job on fresh servers; its figures. Raises if the job or its output is wrong."""
-    servers: list[Server] = []
-    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
-        try:
-            fake = start_fake_chat(Path(tmp), args.latency_ms)
-            servers.append(fake)
-            bifrost = start_bifrost_config(
-                Path(tmp), config_text(fake.endpoint, args.concurrency),
-                args.cprofile.resolve() if args.cprofile else None)
-            servers.append(bifrost)
-            s3 = s3_client(bifrost.endpoint + "/files")
-            bedrock = bedrock_client(bifrost.endpoint)
-            s3.create_bucket(Bucket=BUCKET)
-            s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=body)
-            bedrock.list_model_invocation_jobs(maxResults=1)  # open the connection
-            server_proc = psutil.Process(bifrost.pid)
-            fake_proc = psutil.Process(fake.pid)
-            idle_rss = server_proc.memory_info().rss
-            version = backend_version()
-            with RssSampler(bifrost.pid) as rss, py_spy(bifrost.pid, args.py_spy,
-                                                        args.py_spy_args.split()):
-                cpu0, fake_cpu0, client0 = (cpu_seconds(server_proc), cpu_seconds(fake_proc),
-                                            time.process_time())
-                start = time.perf_counter()
-                arn = bedrock.create_model_invocation_job(
-                    jobName=f"bench-{int(time.time())}", modelId=MODEL_ID, roleArn=ROLE_ARN,
-                    inputDataConfig={"s3InputDataConfig": {
-                        "s3Uri": f"s3://{BUCKET}/{INPUT_KEY}"}},
-                    outputDataConfig={"s3OutputDataConfig": {
-                        "s3Uri": f"s3://{BUCKET}/{OUTPUT_PREFIX}"}})["jobArn"]
-                job = wait_completed(bedrock, arn, args.timeout, bifrost)
-                wall = time.perf_counter() - start
-                cpu = cpu_seconds(server_proc) - cpu0
-                fake_cpu = cpu_seconds(fake_proc) - fake_cpu0
-                client_cpu = time.process_time() - client0
-            if job["status"] != "Completed":
-                raise AssertionError(f"job ended {job['status']}: {job.get('message')}")
-            lines, manifest = verify(s3, arn.rsplit("/", 1)[-1], args.records)
-        finally:
-            for server in reversed(servers):
-                if server.proc.poll() is not None and server.proc.returncode != 0:
-                    print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
-                          f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
-                server.stop()
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp, job_servers(
+            Path(tmp), args.latency_ms, args.concurrency,
+            args.cprofile.resolve() if args.cprofile else None) as (fake, bifrost):
+        s3 = s3_client(bifrost.endpoint + "/files")
+        bedrock = bedrock_client(bifrost.endpoint)
+        s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=body)
+        bedrock.list_model_invocation_jobs(maxResults=1)  # open the connection
+        server_proc = psutil.Process(bifrost.pid)
+        fake_proc = psutil.Process(fake.pid)
+        idle_rss = server_proc.memory_info().rss
+        version = backend_version()
+        with RssSampler(bifrost.pid) as rss, py_spy(bifrost.pid, args.py_spy,
+                                                    args.py_spy_args.split()):
+            cpu0, fake_cpu0, client0 = (cpu_seconds(server_proc), cpu_seconds(fake_proc),
+                                        time.process_time())
+            start = time.perf_counter()
+            arn = create_job(bedrock)
+            job = wait_completed(bedrock, arn, args.timeout, bifrost)
+            wall = time.perf_counter() - start
+            cpu = cpu_seconds(server_proc) - cpu0
+            fake_cpu = cpu_seconds(fake_proc) - fake_cpu0
+            client_cpu = time.process_time() - client0
+        if job["status"] != "Completed":
+            raise AssertionError(f"job ended {job['status']}: {job.get('message')}")
+        lines, manifest = verify(s3, arn.rsplit("/", 1)[-1], args.records)
     if backend_version() != version:
         print(f"warning: openai_compatible.py changed during the round (was {version})")
     if lines != args.records or manifest.get("successRecordCount") != args.records:
@@ -156,17 +168,22 @@ def run_once(args: argparse.Namespace, body: bytes) -> dict[str, float]:
             "lines": lines, "success": manifest["successRecordCount"], "backend": version}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """--records, --latency-ms, --concurrency and --timeout: the job and its backend."""
     parser.add_argument("--records", type=int, default=20000, help="records in the job (20000)")
     parser.add_argument("--latency-ms", type=float, default=20.0,
                         help="the fake backend's latency per request (20)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="[providers.local] concurrency (64)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="jobs, each on fresh servers; the last row is the median (1)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds to wait for the job to end (600)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_job_arguments(parser)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="jobs, each on fresh servers; the last row is the median (1)")
     parser.add_argument("--py-spy", type=Path, default=None, metavar="FILE",
                         help="attach py-spy (raw collapsed stacks) to bifrost during the job; "
                              "slows bifrost, so its figures are not comparable")

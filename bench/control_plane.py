@@ -38,6 +38,7 @@ from bench.jobs_common import (
     percentile,
     s3_client,
     start_bifrost_config,
+    stop_all,
 )
 from bench.s3_small import py_spy
 from bench.servers import RssSampler, Server, _spawn, free_port
@@ -317,11 +318,7 @@ def main(argv: list[str] | None = None) -> None:
                 raw, arns, args.gets, args.lists, args.seed).items()})
             raw.close()
         finally:
-            for server in reversed(servers):
-                if server.proc.poll() is not None and server.proc.returncode != 0:
-                    print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
-                          f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
-                server.stop()
+            stop_all(servers)
 
     calls = 2 * args.lists + args.gets
     print(f"bifrost peak RSS {rss.peak / 1e6:.0f} MB; server CPU during the boto3 Get/List "

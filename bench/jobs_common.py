@@ -19,7 +19,15 @@ import boto3
 import psutil
 from botocore.config import Config
 
-from bench.servers import BIN, CREDENTIALS, REPO, START_TIMEOUT, Server, _spawn, free_port
+from bench.servers import (
+    CREDENTIALS,
+    REPO,
+    START_TIMEOUT,
+    Server,
+    _spawn,
+    bifrost_command,
+    free_port,
+)
 
 REGION = "us-west-2"  # bifrost's default region: the one its job ARNs name
 ROLE_ARN = "arn:aws:iam::123456789012:role/Bench"
@@ -36,9 +44,8 @@ def start_bifrost_config(work_dir: Path, config_text: str, cprofile: Path | None
     config.write_text(config_text, encoding="utf-8")
     args = ["serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", str(data)]
-    cmd = ([sys.executable, "-m", "bench.profile_bifrost", str(cprofile), *args] if cprofile
-           else [str(BIN / "bifrost-py"), *args])
-    return _spawn("bifrost", cmd, port, "/bedrock", "/health", work_dir)
+    return _spawn("bifrost", bifrost_command(args, cprofile), port, "/bedrock", "/health",
+                  work_dir)
 
 
 def start_fake_chat(work_dir: Path, latency_ms: float) -> Server:
@@ -71,6 +78,15 @@ def start_fake_chat(work_dir: Path, latency_ms: float) -> Server:
         server.stop()
         raise
     return server
+
+
+def stop_all(servers: list[Server]) -> None:
+    """Stop `servers`, last started first, printing the log tail of any that died."""
+    for server in reversed(servers):
+        if server.proc.poll() is not None and server.proc.returncode != 0:
+            print(f"{server.name} died (exit {server.proc.returncode}); log tail:\n"
+                  f"{server.log_path.read_text(errors='replace')[-3000:]}", flush=True)
+        server.stop()
 
 
 def session() -> boto3.session.Session:

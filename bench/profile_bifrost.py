@@ -1,4 +1,4 @@
-"""Run `bifrost-py` under cProfile and write the stats when it stops (SIGTERM or SIGINT).
+"""Run bifrost (`bifrost_py.cli`) under cProfile; write the stats when it stops (SIGTERM, SIGINT).
 
 The timer is the main thread's CPU time (time.thread_time), not wall time: on a shared 2-core
 box that also runs the load generator, wall time charges every syscall that wakes the client

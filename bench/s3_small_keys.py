@@ -34,7 +34,7 @@ from bench.s3_small import (
     stop_all,
     warm_up,
 )
-from bench.servers import BIN, CREDENTIALS, RssSampler, Server, _spawn, free_port
+from bench.servers import CREDENTIALS, RssSampler, Server, _spawn, bifrost_command, free_port
 
 TARGETS = ("keys-off", "keys-on")
 TARGET_RATIO = 0.85
@@ -53,8 +53,8 @@ def start_bifrost_with(name: str, work_dir: Path, config_text: str) -> Server:
     data.mkdir(parents=True, exist_ok=True)
     config = work_dir / "config.toml"
     config.write_text(config_text, encoding="utf-8")
-    cmd = [str(BIN / "bifrost-py"), "serve", "--config", str(config), "--host", "127.0.0.1",
-           "--port", str(port), "--data-dir", str(data)]
+    cmd = bifrost_command(["serve", "--config", str(config), "--host", "127.0.0.1",
+                           "--port", str(port), "--data-dir", str(data)])
     return _spawn(name, cmd, port, "/bedrock/files", "/health", work_dir)
 
 

@@ -2,6 +2,11 @@
 
 Every server runs as a subprocess on a free loopback port and is stopped (SIGTERM, then SIGKILL)
 by `Server.stop`, which the benchmarks call from `finally` blocks.
+
+bifrost runs as `python -m bifrost_py` with the repository root as its working directory
+(`bifrost_command`), never through the venv's `bifrost-py` script: `-m` puts the working
+directory first on sys.path, so the server is this checkout's code even when the venv's
+editable install points at another one.
 """
 
 from __future__ import annotations
@@ -97,15 +102,22 @@ def _spawn(name: str, cmd: list[str], port: int, endpoint_path: str, health_path
     return server
 
 
+def bifrost_command(args: list[str], cprofile: Path | None = None) -> list[str]:
+    """`python -m bifrost_py ARGS` (run from REPO, so this checkout is imported); with
+    `cprofile`, the same under `bench.profile_bifrost` writing its stats there."""
+    if cprofile:
+        return [sys.executable, "-m", "bench.profile_bifrost", str(cprofile), *args]
+    return [sys.executable, "-m", "bifrost_py", *args]
+
+
 def start_bifrost(work_dir: Path, cprofile: Path | None = None) -> Server:
     """bifrost_py with a fresh data dir; with `cprofile`, under cProfile writing stats there."""
     port = free_port()
     data = work_dir / "bifrost-data"
     data.mkdir(parents=True, exist_ok=True)
     args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)]
-    cmd = ([sys.executable, "-m", "bench.profile_bifrost", str(cprofile), *args] if cprofile
-           else [str(BIN / "bifrost-py"), *args])
-    return _spawn("bifrost", cmd, port, "/bedrock/files", "/health", work_dir)
+    return _spawn("bifrost", bifrost_command(args, cprofile), port, "/bedrock/files", "/health",
+                  work_dir)
 
 
 def start_moto(work_dir: Path) -> Server:
