@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 from bifrost_py.domain.records.fields import (
     RecordError,
     checked_message,
@@ -393,7 +395,7 @@ def chat_completion(completion: Completion, model: str, created: int) -> JsonObj
              "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
                                            "accepted_prediction_tokens": 0,
                                            "rejected_prediction_tokens": 0}}
-    digest = hashlib.sha256(json.dumps([model, choice, usage], sort_keys=True).encode())
+    digest = hashlib.sha256(orjson.dumps([model, choice, usage], option=orjson.OPT_SORT_KEYS))
     # No backend configuration to fingerprint: null, as OpenAI's own batch example has it.
     return {"id": "chatcmpl-" + digest.hexdigest()[:29], "object": "chat.completion",
             "created": created, "model": model, "choices": [choice], "usage": usage,
