@@ -72,7 +72,7 @@ class Server:
         self.config = config
         self.metrics = Metrics()
         self.observer = Observer(self.metrics)
-        self.store: Store = SqliteStore(config.data_path, fsync=config.server.fsync)
+        self.store = new_store(config)
         self.providers = providers(config, self.store, self.metrics)
         self.runner = Runner(self.store.jobs, self.providers.executors, self.providers.limits)
         self.dispatcher = Dispatcher(config, Endings(config, self.store.jobs), self.store.outbox)
@@ -101,6 +101,11 @@ class Server:
         for close in self.providers.closers:
             await close()
         await self.store.close()
+
+
+def new_store(config: Config) -> Store:
+    """The store the config names (SQLite and files under data_dir), not yet open."""
+    return SqliteStore(config.data_path, fsync=config.server.fsync)
 
 
 def providers(config: Config, store: Store, metrics: Metrics) -> Providers:

@@ -27,6 +27,9 @@ class JobRepository(Protocol):
     async def page(self, tenant: str, dialect: str, after: Job | None, limit: int) -> list[Job]:
         """Up to `limit` of a tenant's jobs of one dialect, newest first, after `after`."""
 
+    async def recent(self, tenant: str | None, limit: int) -> list[Job]:
+        """Up to `limit` jobs of both dialects, newest first: one tenant's, or every tenant's."""
+
     async def totals(self) -> list[JobTotals]:
         """Every tenant's jobs, grouped by provider and status, with their counts summed."""
 

@@ -39,4 +39,7 @@ class Store(Protocol):
     async def open(self) -> None:
         """Ready every part handed out so far, and drop what a crash left half-written."""
 
+    async def open_jobs_readonly(self) -> None:
+        """Ready `jobs` for reading only, leaving everything else as it is."""
+
     async def close(self) -> None: ...

@@ -32,6 +32,21 @@ class Database:
         await migrate(self._writer, MIGRATIONS)
         self._reader = await self._connect()
 
+    async def open_readonly(self) -> None:
+        """Reads only, beside a server that may be writing: no migration, and a database of
+        another version of the schema is refused rather than misread."""
+        if not self.path.exists():
+            raise FileNotFoundError(f"no database at {self.path}")
+        conn = await aiosqlite.connect(f"file:{self.path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA busy_timeout=10000")
+        row = await (await conn.execute("PRAGMA user_version")).fetchone()
+        if (row[0] if row else 0) != len(MIGRATIONS):
+            await conn.close()
+            raise RuntimeError(f"{self.path} has schema version {row[0] if row else 0}; this "
+                               f"version of bifrost-py reads {len(MIGRATIONS)}")
+        self._reader = conn
+
     async def close(self) -> None:
         for conn in (self._reader, self._writer):
             if conn is not None:

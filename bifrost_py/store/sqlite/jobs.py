@@ -131,6 +131,12 @@ class JobStore:
         while len(self._summaries) > SUMMARY_CACHE:
             self._summaries.popitem(last=False)
 
+    async def recent(self, tenant: str | None, limit: int) -> list[Job]:
+        where, params = ("WHERE tenant = ?", [tenant]) if tenant is not None else ("", [])
+        rows = await self.db.fetchall(f"SELECT * FROM jobs {where} ORDER BY submit_time DESC, "
+                                      f"job_id DESC LIMIT ?", [*params, limit])
+        return [job_from_row(row) for row in rows]
+
     async def totals(self) -> list[JobTotals]:
         rows = await self.db.fetchall(
             "SELECT provider, status, count(*) AS jobs, sum(processed) AS processed, "

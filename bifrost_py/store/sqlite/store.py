@@ -67,6 +67,10 @@ class SqliteStore:
             self._owners = BucketOwners(self.db)
         return self._owners
 
+    async def open_jobs_readonly(self) -> None:
+        """Only the jobs, read-only: for a command run beside a server using the same data."""
+        await self.db.open_readonly()
+
     async def open(self) -> None:
         self.blobs.open()
         for db in self._databases:
