@@ -75,7 +75,7 @@ class TokenIssuer:
         """None when the header carries a live token, else the message Google answers 401 with:
         "Login Required" without credentials, "Invalid Credentials" with bad or expired ones."""
         if not authorization:
-            return "Login Required."
+            return "Login Required"
         scheme, _, token = authorization.partition(" ")
         with self._lock:
             until = self._tokens.get(token.strip())

@@ -135,7 +135,7 @@ def test_auth_errors_and_refresh_after_expiry(gcs: FakeGCS) -> None:
     url = f"{gcs.url}/storage/v1/b/{BUCKET}/o"
     bare = httpx.get(url)
     assert bare.status_code == 401
-    assert bare.json()["error"]["message"] == "Login Required."
+    assert bare.json()["error"]["message"] == "Login Required"
     assert bare.json()["error"]["errors"][0]["reason"] == "required"
     bad = httpx.get(url, headers={"Authorization": "Bearer nope"})
     assert bad.json()["error"]["message"] == "Invalid Credentials"

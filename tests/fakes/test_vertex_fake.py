@@ -5,6 +5,7 @@ google-cloud-storage."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -122,7 +123,7 @@ def test_gemini_job_runs_to_completion(vertex: FakeVertex) -> None:
     by_text = {x["request"]["contents"][0]["parts"][0]["text"]: x for x in lines}
     hello = by_text["hello"]
     assert hello["key"] == "a" and hello["status"] == ""
-    assert hello["processed_time"].endswith("+00:00")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", hello["processed_time"])
     assert hello["response"]["candidates"][0]["content"]["parts"] == [{"text": "echo: hello"}]
     assert hello["response"]["modelVersion"] == GEMINI
     failed = by_text["please FAIL"]
@@ -146,7 +147,7 @@ def test_claude_job(vertex: FakeVertex) -> None:
                                                                  "response", "status"}
     assert message["id"].startswith("msg_vrtx_") and message["type"] == "message"
     assert message["content"] == [{"type": "text", "text": "echo: hi"}]
-    assert message["model"] == "claude-3-5-haiku@20241022"
+    assert message["model"] == "claude-3-5-haiku-20241022"
     assert lines["r2"]["status"] and "response" not in lines["r2"]
     assert "model" in lines["r3"]["status"]  # the model is the job's, not the line's
     again = sdk.batches.create(model=CLAUDE, src=src, config={"dest": f"gs://{BUCKET}/claude"})

@@ -46,7 +46,7 @@ def _gemini(entry: Json, model_id: str) -> Json:
     request = entry.get("request")
     carried = {k: v for k, v in entry.items() if k not in ("request", "response", "status")}
     line: Json = {**carried, "status": "",
-                  "processed_time": datetime.now(UTC).isoformat(timespec="microseconds"),
+                  "processed_time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                   "request": request}
     if not _well_formed(request):
         line["status"] = _bad_request("Invalid JSON payload: request needs contents, a list of "
@@ -67,7 +67,8 @@ def _claude(entry: Json, model_id: str) -> Json:
     if problem is None and isinstance(request, dict):
         # The message id is derived from the line so that answers are the same run after run.
         digest = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:24]
-        result = _answer({**request, "model": model_id}, f"vrtx_{digest}")
+        # Vertex names the model in a Message with a dash where its model id has "@".
+        result = _answer({**request, "model": model_id.replace("@", "-")}, f"vrtx_{digest}")
         if result["type"] == "succeeded":
             line["response"] = result["message"]
         else:
