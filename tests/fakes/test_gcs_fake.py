@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -36,6 +37,14 @@ def credentials(gcs: FakeGCS) -> service_account.Credentials:
 def client(gcs: FakeGCS) -> storage.Client:
     return storage.Client(project=gcs.project, credentials=credentials(gcs),
                           client_options={"api_endpoint": gcs.url})
+
+
+def settled(gcs: FakeGCS, seconds: float = 2) -> None:
+    """Waits for the bucket GET the storage client sends from a thread of its own, which takes a
+    token of its own when it races the first request."""
+    deadline = time.monotonic() + seconds
+    while ("GET", f"/storage/v1/b/{BUCKET}") not in gcs.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def test_credentials_refresh_against_the_token_endpoint(gcs: FakeGCS) -> None:
@@ -143,6 +152,7 @@ def test_auth_errors_and_refresh_after_expiry(gcs: FakeGCS) -> None:
     sdk = client(gcs)
     gcs.put(BUCKET, "x", b"x")
     assert sdk.bucket(BUCKET).blob("x").download_as_bytes() == b"x"
+    settled(gcs)
     granted = len(gcs.issuer.grants)
     gcs.issuer.expire_all()
     gcs.requests.clear()
