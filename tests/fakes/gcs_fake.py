@@ -27,13 +27,12 @@ from typing import IO, Any
 from urllib.parse import quote, unquote
 
 import google_crc32c
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from bifrost_py.testing import ServerThread
 from tests.fakes.google_auth_fake import TokenIssuer
+from tests.fakes.google_served import GoogleServed, json_answer, json_object
 
 Json = dict[str, Any]
 Handler = Callable[..., Awaitable[Response]]
@@ -110,13 +109,14 @@ class _Writer:
         return self._md5.digest(), self._crc.digest()
 
 
-class FakeGCS:
+class FakeGCS(GoogleServed):
     """`requests` records (method, path) of every request; `buckets` and `objects` (keyed by
     (bucket, name)) hold the state. Without an `issuer` the fake makes its own; it is `issuer`."""
 
     def __init__(self, issuer: TokenIssuer | None = None, project: str = "test-project",
                  project_number: str = "123456789012") -> None:
-        self.issuer = issuer or TokenIssuer()
+        super().__init__(issuer or TokenIssuer(), Route(
+            "/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"]))
         self.project, self.project_number = project, project_number
         self.requests: list[tuple[str, str]] = []
         self.buckets: dict[str, FakeBucket] = {}
@@ -124,7 +124,6 @@ class FakeGCS:
         self._sessions: dict[str, _Session] = {}
         self._generation = int(time.time() * 1e6)
         self._dir = tempfile.TemporaryDirectory(prefix="fake-gcs-")
-        self._fail_left, self._fail_status = 0, 500
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(f"/upload/storage/v1/b/{_B}/o"), self._upload),
             ("PUT", re.compile(f"/upload/storage/v1/b/{_B}/o"), self._upload_chunk),
@@ -135,11 +134,6 @@ class FakeGCS:
             ("GET", re.compile(f"/storage/v1/b/{_B}"), self._get_bucket),
             ("POST", re.compile("/storage/v1/b"), self._create_bucket),
         ]
-        app = Starlette(routes=[
-            Route("/token", self.issuer.token_endpoint, methods=["POST"]),
-            Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"])])
-        self._server = ServerThread(app)
-        self.url = self._server.url
 
     # -- helpers for tests and for the Vertex AI fake ---------------------------------------
 
@@ -166,23 +160,9 @@ class FakeGCS:
     def names(self, bucket: str, prefix: str = "") -> list[str]:
         return sorted(n for b, n in self.objects if b == bucket and n.startswith(prefix))
 
-    def fail_requests(self, n: int, status: int) -> None:
-        """The next n requests (other than to /token) answer `status` in GCS's error format."""
-        self._fail_left, self._fail_status = n, status
-
-    def start(self) -> FakeGCS:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> FakeGCS:
-        return self.start()
-
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.stop()
+        super().__exit__(kind, value, tb)
         self._dir.cleanup()
 
     # -- the HTTP side ----------------------------------------------------------------------
@@ -193,9 +173,9 @@ class FakeGCS:
         path = request.scope["raw_path"].decode()
         self.requests.append((request.method, unquote(path)))
         try:
-            if self._fail_left > 0:
-                self._fail_left -= 1
-                raise GcsError(self._fail_status, f"fake failure ({self._fail_status})")
+            failure = self._failure()
+            if failure is not None:
+                raise GcsError(failure, f"fake failure ({failure})")
             # A resumable session URI is its own credential, as GCS's is.
             if "upload_id" not in request.query_params:
                 problem = self.issuer.authenticate(request.headers.get("authorization"))
@@ -214,7 +194,7 @@ class FakeGCS:
                             "application/json")
 
     async def _get_bucket(self, request: Request, bucket: str) -> Response:
-        return _json(self._bucket_json(self._bucket(bucket)))
+        return json_answer(self._bucket_json(self._bucket(bucket)))
 
     async def _create_bucket(self, request: Request) -> Response:
         name = str((await _body(request)).get("name") or "")
@@ -223,7 +203,7 @@ class FakeGCS:
         if name in self.buckets:
             raise GcsError(409, "Your previous request to create the named bucket succeeded and "
                            "you already own it.")
-        return _json(self._bucket_json(self.create_bucket(name)))
+        return json_answer(self._bucket_json(self.create_bucket(name)))
 
     async def _upload(self, request: Request, bucket: str) -> Response:
         self._bucket(bucket)
@@ -235,7 +215,7 @@ class FakeGCS:
             writer = self._writer()
             async for chunk in request.stream():
                 writer.write(chunk)
-            return _json(self._object_json(self._store(
+            return json_answer(self._object_json(self._store(
                 bucket, name, request.headers.get("content-type", ""), {}, writer)))
         if kind == "multipart":
             spec, media_type, data = _multipart(request.headers.get("content-type", ""),
@@ -244,7 +224,7 @@ class FakeGCS:
             self._check_precondition(bucket, name, precondition)
             writer = self._writer()
             writer.write(data)
-            return _json(self._object_json(self._store(
+            return json_answer(self._object_json(self._store(
                 bucket, name, str(spec.get("contentType") or media_type),
                 spec.get("metadata") or {}, writer)))
         if kind == "resumable":
@@ -287,7 +267,7 @@ class FakeGCS:
             return Response(b"", 308, headers)
         del self._sessions[request.query_params["upload_id"]]
         self._check_precondition(session.bucket, session.name, session.if_generation)
-        return _json(self._object_json(self._store(session.bucket, session.name,
+        return json_answer(self._object_json(self._store(session.bucket, session.name,
                                                    session.content_type, session.metadata,
                                                    session.writer)))
 
@@ -322,7 +302,7 @@ class FakeGCS:
             return await self._download(request, bucket, name)
         obj = self._object(bucket, name)
         self._check_precondition(bucket, name, self._if_generation(request))
-        return _json(self._object_json(obj))
+        return json_answer(self._object_json(obj))
 
     async def _delete_object(self, request: Request, bucket: str, name: str) -> Response:
         obj = self._object(bucket, name)
@@ -361,7 +341,7 @@ class FakeGCS:
             body["items"] = items
         if len(keys) > size:
             body["nextPageToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
-        return _json(body)
+        return json_answer(body)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -497,15 +477,8 @@ def _time(moment: float) -> str:
         "+00:00", "Z")
 
 
-def _json(value: Json) -> Response:
-    return Response(json.dumps(value).encode(), 200, media_type="application/json")
-
-
 async def _body(request: Request) -> Json:
     try:
-        body = json.loads(await request.body() or b"{}")
-    except json.JSONDecodeError:
+        return await json_object(request)
+    except ValueError:
         raise GcsError(400, "Parse Error") from None
-    if not isinstance(body, dict):
-        raise GcsError(400, "Parse Error")
-    return body

@@ -18,18 +18,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bifrost_py.testing import ServerThread
 from tests.fakes import vertex_lines
 from tests.fakes.faults import ResultFaults
 from tests.fakes.gcs_fake import FakeGCS, GcsError
+from tests.fakes.google_served import GoogleServed, json_answer, json_object
 
 Json = dict[str, Any]
 Handler = Callable[..., Awaitable[Response]]
@@ -85,7 +83,7 @@ class FakeJob:
     deleted: bool = False
 
 
-class FakeVertex:
+class FakeVertex(GoogleServed):
     """`outcome`, `hold`, `queued`, `lines_per_file`, `process_seconds` and `result_faults` may be
     changed at any time; `requests` records (method, path) of every request and `jobs` every job
     by its numeric id."""
@@ -93,7 +91,8 @@ class FakeVertex:
     def __init__(self, gcs: FakeGCS, process_seconds: float = 0.2,
                  result_faults: ResultFaults | None = None) -> None:
         self.gcs = gcs
-        self.issuer = gcs.issuer
+        super().__init__(gcs.issuer, Route("/{path:path}", self._handle,
+                                           methods=["GET", "POST", "DELETE"]))
         self.project, self.project_number = gcs.project, gcs.project_number
         self.process_seconds = process_seconds
         self.result_faults = result_faults  # damage to the output of jobs that end next
@@ -103,7 +102,6 @@ class FakeVertex:
         self.lines_per_file: int | None = None  # None: one predictions.jsonl
         self.requests: list[tuple[str, str]] = []
         self.jobs: dict[str, FakeJob] = {}
-        self._fail_left, self._fail_status = 0, 500
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(_JOBS), self._create),
             ("GET", re.compile(_JOBS), self._list),
@@ -111,38 +109,15 @@ class FakeVertex:
             ("POST", re.compile(_JOBS + r"/(\d+):cancel"), self._cancel),
             ("DELETE", re.compile(_JOBS + r"/(\d+)"), self._delete),
         ]
-        app = Starlette(routes=[
-            Route("/token", self.issuer.token_endpoint, methods=["POST"]),
-            Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE"])])
-        self._server = ServerThread(app)
-        self.url = self._server.url
-
-    def fail_requests(self, n: int, status: int) -> None:
-        """The next n requests (other than to /token) answer `status` in Google's error format."""
-        self._fail_left, self._fail_status = n, status
-
-    def start(self) -> FakeVertex:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> FakeVertex:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # -- the HTTP side ----------------------------------------------------------------------
 
     async def _handle(self, request: Request) -> Response:
         self.requests.append((request.method, request.url.path))
         try:
-            if self._fail_left > 0:
-                self._fail_left -= 1
-                raise VertexError(self._fail_status, f"fake failure ({self._fail_status})")
+            failure = self._failure()
+            if failure is not None:
+                raise VertexError(failure, f"fake failure ({failure})")
             if self.issuer.authenticate(request.headers.get("authorization")) is not None:
                 raise VertexError(401, "Request had invalid authentication credentials. Expected "
                                   "OAuth 2 access token, login cookie or other valid "
@@ -196,7 +171,7 @@ class FakeVertex:
                       dict(body.get("labels") or {}), clock=now, updated=now)
         job.state = QUEUED if job.queued else PENDING
         self.jobs[job.id] = job
-        return _json(self._job_json(job))
+        return json_answer(self._job_json(job))
 
     def _read_input(self, uris: list[str]) -> tuple[list[Json], str | None]:
         """Every line of every object the URIs name (a `*` matches within a bucket); an object
@@ -218,7 +193,7 @@ class FakeVertex:
         return entries, None
 
     async def _get(self, request: Request, location: str, job_id: str) -> Response:
-        return _json(self._job_json(self._job(job_id)))
+        return json_answer(self._job_json(self._job(job_id)))
 
     async def _list(self, request: Request, location: str) -> Response:
         """Newest first; `filter` on state and display_name; pageSize (default and most 100)."""
@@ -237,7 +212,7 @@ class FakeVertex:
             page["batchPredictionJobs"] = views[start:start + size]
         if start + size < len(views):
             page["nextPageToken"] = str(start + size)
-        return _json(page)
+        return json_answer(page)
 
     async def _cancel(self, request: Request, location: str, job_id: str) -> Response:
         job = self._job(job_id)
@@ -246,7 +221,7 @@ class FakeVertex:
                               f"({job.state}) and cannot be cancelled.", "FAILED_PRECONDITION")
         if job.state != CANCELLING:
             job.state, job.updated = CANCELLING, time.time()
-        return _json({})  # google.protobuf.Empty
+        return json_answer({})  # google.protobuf.Empty
 
     async def _delete(self, request: Request, location: str, job_id: str) -> Response:
         """Only an ended job can go; the answer is a finished long-running operation."""
@@ -256,13 +231,13 @@ class FakeVertex:
                               "ended job can be deleted.", "FAILED_PRECONDITION")
         job.deleted = True
         now = _time(time.time())
-        return _json({"name": f"projects/{self.project_number}/locations/{location}/operations/"
-                              f"{_digits()}",
-                      "metadata": {"@type": "type.googleapis.com/google.cloud.aiplatform.v1."
-                                            "DeleteOperationMetadata",
-                                   "genericMetadata": {"createTime": now, "updateTime": now}},
-                      "done": True,
-                      "response": {"@type": "type.googleapis.com/google.protobuf.Empty"}})
+        operation = f"projects/{self.project_number}/locations/{location}/operations/{_digits()}"
+        return json_answer({
+            "name": operation,
+            "metadata": {"@type": "type.googleapis.com/google.cloud.aiplatform.v1."
+                                  "DeleteOperationMetadata",
+                         "genericMetadata": {"createTime": now, "updateTime": now}},
+            "done": True, "response": {"@type": "type.googleapis.com/google.protobuf.Empty"}})
 
     def _job(self, job_id: str) -> FakeJob:
         job = self.jobs.get(job_id)
@@ -473,15 +448,8 @@ def _time(moment: float) -> str:
         "+00:00", "Z")
 
 
-def _json(value: Json) -> Response:
-    return Response(json.dumps(value).encode(), 200, media_type="application/json")
-
-
 async def _body(request: Request) -> Json:
     try:
-        body = json.loads(await request.body() or b"{}")
-    except json.JSONDecodeError:
+        return await json_object(request)
+    except ValueError:
         raise VertexError(400, "Invalid JSON payload received.") from None
-    if not isinstance(body, dict):
-        raise VertexError(400, "Invalid JSON payload received: not an object.")
-    return body
