@@ -29,7 +29,9 @@ from bifrost_py.domain.records.vertex import (
     model_path,
     native_line,
     read_line,
+    request_digest,
     request_line,
+    sent_id,
 )
 from bifrost_py.providers.vertex.batch import job_poll, read_results
 
@@ -108,6 +110,8 @@ def test_output_lines_of_both_families() -> None:
 
 @pytest.mark.parametrize(("status", "code"), [
     ('{"code": 429, "message": "Resource exhausted"}', 429),
+    ('Bad Request: {"error": {"code": 400, "message": "Invalid JSON payload", '
+     '"status": "INVALID_ARGUMENT"}}', 400),
     ("400 Request contains an invalid argument.", 400),
     ("Internal error occurred.", 500),
 ])
@@ -132,13 +136,36 @@ def test_a_prediction_file_yields_every_identified_answer(tmp_path: Path) -> Non
     path = tmp_path / "predictions.jsonl"
     lines: list[Any] = [
         {"key": "b", "status": "", "response": GEMINI_ANSWER},
-        {"request": {}, "status": "", "response": GEMINI_ANSWER},  # no key: unmatched
+        {"request": {"contents": [1]}, "status": "", "response": GEMINI_ANSWER},  # no key
         {"key": "a", "status": "500 Internal error"}]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\nnot json\n")
-    results = list(read_results(path))
+    unkeyed: list[int] = []
+    results = list(read_results(path, unkeyed))
     assert [(r.custom_id, r.error) for r in results] == [
         ("b", None), ("a", (500, "500 Internal error"))]
     assert results[0].completion is not None
+    assert unkeyed == [2]
+
+
+def test_lines_without_their_id_are_matched_by_the_request_they_echo(tmp_path: Path) -> None:
+    sent = [{"key": "first",
+             "request": {"contents": [{"role": "user", "parts": [{"text": "a"}]}]}},
+            {"key": "second",
+             "request": {"contents": [{"parts": [{"text": "b"}], "role": "user"}]}}]
+    ids = dict(filter(None, map(sent_id, sent)))
+    path = tmp_path / "predictions.jsonl"
+    echoed = [{"request": {"contents": [{"role": "user", "parts": [{"text": "b"}]}]},
+               "status": "", "response": GEMINI_ANSWER},
+              {"request": {"contents": [{"role": "user", "parts": [{"text": "zzz"}]}]},
+               "status": "", "response": GEMINI_ANSWER}]
+    path.write_text("\n".join(json.dumps(line) for line in echoed) + "\n")
+    unkeyed: list[int] = []
+    assert list(read_results(path, unkeyed)) == []
+    assert unkeyed == [1, 2]
+    matched = list(read_results(path, unkeyed, ids))
+    assert [r.custom_id for r in matched] == ["second"], "key order does not matter; "\
+        "a request never sent matches nothing"
+    assert request_digest({"a": 1, "b": [2]}) == request_digest({"b": [2], "a": 1})
 
 
 @pytest.mark.parametrize(("state", "status", "ready"), [

@@ -10,6 +10,7 @@ output lines in no particular order, so a line is matched by its key or custom_i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -72,6 +73,20 @@ def native_line(line: JsonObject) -> tuple[str, JsonObject] | None:
     return (key, {**line, "key": key}) if key is not None else None
 
 
+def request_digest(request: Any) -> bytes:
+    """What names a request by its content: its JSON with sorted keys, hashed."""
+    encoded = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).digest()
+
+
+def sent_id(line: Any) -> tuple[bytes, str] | None:
+    """(request digest, id) of a line as it was sent, else None."""
+    if not isinstance(line, dict):
+        return None
+    sent = line.get("custom_id") or line.get("key")
+    return (request_digest(line.get("request")), sent) if isinstance(sent, str) else None
+
+
 def read_line(line: Any) -> tuple[str | None, Outcome] | None:
     """(id, outcome) of an output line; id None when the line names none. None when the line
     is no answer at all."""
@@ -92,10 +107,10 @@ def read_line(line: Any) -> tuple[str | None, Outcome] | None:
 
 
 def _failure_code(status: str) -> int:
-    """Vertex writes a failed line's error as text only: its leading HTTP or gRPC code when it
-    has one (`400 ...`, `{"code": 429, ...}`), else 500."""
+    """Vertex writes a failed line's error as text: `Bad Request: {"error": {"code": 400, ...}}`,
+    a bare status object, or a message led by its HTTP code. That code, else 500."""
     try:
-        parsed = json.loads(status)
+        parsed = json.loads(status[status.index("{"):]) if "{" in status else None
     except ValueError:
         parsed = None
     if isinstance(parsed, dict):

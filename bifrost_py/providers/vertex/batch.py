@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,14 @@ from bifrost_py.domain.jobs import (
     Job,
 )
 from bifrost_py.domain.records.neutral import Completion, JsonObject
-from bifrost_py.domain.records.vertex import model_path, native_line, read_line, request_line
+from bifrost_py.domain.records.vertex import (
+    model_path,
+    native_line,
+    read_line,
+    request_digest,
+    request_line,
+    sent_id,
+)
 from bifrost_py.ports.upstream import (
     Poll,
     Result,
@@ -108,11 +115,18 @@ class VertexBatch:
             names = sorted(n for n in await self.staging.names(directory)
                            if _PREDICTIONS.search(n))
             with tempfile.TemporaryDirectory(prefix="bifrost-vertex-") as work:
+                ids: dict[bytes, str] | None = None
                 for number, name in enumerate(names):
                     path = Path(work) / f"{number}.jsonl"
                     await self.staging.download(bucket, name, path)
-                    for result in read_results(path):
+                    unkeyed: list[int] = []
+                    for result in read_results(path, unkeyed):
                         yield result
+                    if unkeyed:
+                        # Vertex carried no id on these lines: match the requests they echo.
+                        ids = ids if ids is not None else await self._ids(upstream, work)
+                        for result in read_results(path, unkeyed, ids):
+                            yield result
                     path.unlink()
         await _quietly(self.staging.delete(upstream["input"]))
 
@@ -127,6 +141,16 @@ class VertexBatch:
     async def aclose(self) -> None:
         await self.rest.aclose()
         await self.staging.aclose()
+
+    async def _ids(self, upstream: Upstream, work: str) -> dict[bytes, str]:
+        """Each staged request's digest -> the id it was sent with."""
+        path = Path(work) / "requests.jsonl"
+        bucket, name = split_gs_uri(upstream["input"])
+        await self.staging.download(bucket, name, path)
+        with open(path, "rb") as lines:
+            ids = dict(filter(None, (sent_id(json.loads(raw)) for raw in lines if raw.strip())))
+        path.unlink()
+        return ids
 
     async def _job(self, upstream: Upstream) -> JsonObject:
         return await self.rest.call("GET", self._url(upstream))
@@ -161,21 +185,34 @@ def job_counts(stats: Any, total: int | None) -> Counts:
     return Counts(total, succeeded + failed, succeeded, failed)
 
 
-def read_results(path: Path) -> Iterator[Result]:
-    """The results in one downloaded prediction file; a line without an id cannot be matched
-    (Vertex keeps no order) and is left for the engine to account as unanswered."""
+def read_results(path: Path, unkeyed: list[int],
+                 ids: Mapping[bytes, str] | None = None) -> Iterator[Result]:
+    """The results in one downloaded prediction file. Without `ids`: those of lines that name
+    their request, the numbers of the others added to `unkeyed`. With `ids`: those of the
+    `unkeyed` lines, matched by the request they echo (Vertex keeps no order, so a line matched
+    neither way is left for the engine to account as unanswered)."""
+    wanted = set(unkeyed) if ids is not None else None
     with open(path, "rb") as lines:
         for number, raw in enumerate(lines, 1):
-            if not raw.strip():
+            if not raw.strip() or (wanted is not None and number not in wanted):
                 continue
             try:
-                read = read_line(json.loads(raw))
+                line = json.loads(raw)
             except ValueError:
-                read = None
-            if read is None or read[0] is None:
-                log.warning("Vertex AI prediction line %d names no request; skipped", number)
+                line = None
+            read = read_line(line)
+            if read is None:
+                log.warning("Vertex AI prediction line %d is no answer; skipped", number)
                 continue
             key, outcome = read
+            if key is None and ids is None:
+                unkeyed.append(number)
+                continue
+            key = key or (ids or {}).get(request_digest(line.get("request")))
+            if key is None:
+                log.warning("Vertex AI prediction line %d names no request sent; skipped",
+                            number)
+                continue
             yield (Result(key, completion=outcome) if isinstance(outcome, Completion)
                    else Result(key, error=outcome))
 

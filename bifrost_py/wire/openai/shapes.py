@@ -53,7 +53,7 @@ _STATUSES = {SUBMITTED: "validating", VALIDATING: "validating", SCHEDULED: "vali
 
 def batch_object(job: Job) -> dict[str, Any]:
     extra, counts = job.extra, job.counts
-    errors = extra.get("errors")
+    errors = extra.get("errors") or _failure(job)
     return {
         "id": job.name, "object": "batch", "endpoint": extra["endpoint"],
         "errors": {"object": "list", "data": errors} if errors else None,
@@ -68,6 +68,14 @@ def batch_object(job: Job) -> dict[str, Any]:
                            "failed": counts.errors},
         "metadata": extra.get("metadata"), "model": job.model_id or None,
     }
+
+
+def _failure(job: Job) -> list[dict[str, Any]] | None:
+    """Why a batch failed when no line is to blame (the provider refused it, the server's
+    credentials were rejected): the job's message, as one error without a line."""
+    if job.status != FAILED or not job.message:
+        return None
+    return [{"code": "batch_failed", "message": job.message, "param": None, "line": None}]
 
 
 def _at(job: Job, *statuses: str) -> int | None:
