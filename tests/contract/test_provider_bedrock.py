@@ -57,7 +57,7 @@ from bedrock_upstream import (  # noqa: F401 - fixtures
 from bifrost_py.config import BedrockConfig
 from bifrost_py.domain.jobs import new_job
 from bifrost_py.providers.bedrock.batch import BedrockBatch
-from bifrost_py.store.sqlite.bucket_owners import BucketOwners
+from bifrost_py.store.sql.bucket_owners import BucketOwners
 from bifrost_py.store.sqlite.db import Database
 from bifrost_py.testing import RunningServer
 from tests.fakes.bedrock_fake import FakeBedrock

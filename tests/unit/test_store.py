@@ -22,8 +22,8 @@ from bifrost_py.errors import (
 from bifrost_py.ports.files import NO_CONDITIONS
 from bifrost_py.store.blobs.disk import INLINE_MAX, BlobStore
 from bifrost_py.store.sqlite.db import Database
-from bifrost_py.store.sqlite.multipart import Uploads
-from bifrost_py.store.sqlite.objects import ObjectStore
+from bifrost_py.store.sql.multipart import Uploads
+from bifrost_py.store.sql.objects import ObjectStore
 
 Test = Callable[[ObjectStore], Awaitable[None]]
 

@@ -10,17 +10,31 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 
+from bifrost_py.store.sql.database import Connection, Dialect, Params
 from bifrost_py.store.sqlite.migrations import MIGRATIONS
 
-Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
+
+SQLITE = Dialect(
+    name="sqlite",
+    integrity_errors=(sqlite3.IntegrityError,),
+    referenced_blobs="SELECT json_extract(value, '$[0]') AS blob FROM objects, "
+                     "json_each(objects.blobs) UNION SELECT blob FROM parts "
+                     "UNION SELECT blob FROM file_upload_parts",
+    # json_insert leaves a status already recorded alone.
+    record_event="events = json_insert(coalesce(events, '{}'), ?, ?)",
+    event_key=lambda status: f'$."{status}"',
+    contains=lambda column: f"instr({column}, ?) > 0",
+)
 
 
 class Database:
+    dialect = SQLITE
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
@@ -65,7 +79,7 @@ class Database:
         rows = list(await self.fetchall(sql, params))
         return rows[0] if rows else None
 
-    async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run `work` as one write transaction on the writer's own thread, in one hop.
 
         Each statement awaited separately costs a thread round trip; a small object's PUT would

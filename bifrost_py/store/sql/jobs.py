@@ -1,11 +1,10 @@
-"""Jobs and tags in SQLite. Every provider's jobs live here; providers only adapt."""
+"""Jobs and tags. Every provider's jobs live here; providers only adapt."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import sqlite3
 import time
 from collections import OrderedDict
 from typing import Any
@@ -22,11 +21,9 @@ from bifrost_py.errors import (
     TooManyTagsException,
     ValidationException,
 )
-from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sql.database import Connection, Database, Dialect
 
 MAX_TAGS = 200
-# Records when a job first had a status; json_insert leaves a status already recorded alone.
-_EVENT = "events = json_insert(coalesce(events, '{}'), ?, ?)"
 SUMMARY_CACHE = 20_000
 _ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
 
@@ -42,7 +39,7 @@ class JobStore:
         tokens and the limit of jobs in flight (0: none) are per tenant."""
         token = stored_token(job.tenant, job.client_token)
 
-        def insert(conn: sqlite3.Connection) -> Job:
+        def insert(conn: Connection) -> Job:
             if token:
                 row = conn.execute("SELECT * FROM jobs WHERE client_token = ?",
                                    (token,)).fetchone()
@@ -89,7 +86,7 @@ class JobStore:
         listed come from a cache, so a page of 1,000 mostly-ended jobs costs little more than
         the index scan.
         """
-        clauses, params = _filter_sql(where)
+        clauses, params = _filter_sql(where, self.db.dialect)
         if token:
             after_time, after_id = _parse_token(token)
             op = ">" if where.ascending else "<"
@@ -99,7 +96,8 @@ class JobStore:
         sql = (f"SELECT job_id, last_modified, submit_time FROM jobs "
                f"{'WHERE ' + ' AND '.join(clauses) if clauses else ''} "
                f"ORDER BY submit_time {order}, job_id {order} LIMIT ?")
-        page = [tuple(r) for r in await self.db.fetchall(sql, [*params, limit + 1])]
+        page = [(r["job_id"], r["last_modified"], r["submit_time"])
+                for r in await self.db.fetchall(sql, [*params, limit + 1])]
         await self._refresh([(job_id, modified) for job_id, modified, _ in page[:limit]])
         summaries = [self._summaries[job_id][1] for job_id, _, _ in page[:limit]]
         last = page[limit - 1] if len(page) > limit else None
@@ -139,10 +137,11 @@ class JobStore:
 
     async def totals(self) -> list[JobTotals]:
         rows = await self.db.fetchall(
-            "SELECT provider, status, count(*) AS jobs, sum(processed) AS processed, "
-            "sum(errors) AS errors, sum(input_tokens) AS input_tokens, "
-            "sum(output_tokens) AS output_tokens, total(cost) AS cost FROM jobs "
-            "GROUP BY provider, status")
+            # Sums cast back to integers: PostgreSQL sums bigints as numerics.
+            "SELECT provider, status, count(*) AS jobs, CAST(sum(processed) AS BIGINT) AS "
+            "processed, CAST(sum(errors) AS BIGINT) AS errors, CAST(sum(input_tokens) AS BIGINT) "
+            "AS input_tokens, CAST(sum(output_tokens) AS BIGINT) AS output_tokens, "
+            "coalesce(sum(cost), 0.0) AS cost FROM jobs GROUP BY provider, status")
         return [JobTotals(r["provider"], r["status"], r["jobs"], r["processed"], r["errors"],
                           r["input_tokens"], r["output_tokens"], r["cost"]) for r in rows]
 
@@ -170,10 +169,10 @@ class JobStore:
         values = [*fields.values()]
         status = fields.get("status")
         if status is not None:
-            assignments.append(_EVENT)
-            values += [_event_path(status), now]
+            assignments.append(self.db.dialect.record_event)
+            values += [self.db.dialect.event_key(status), now]
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Connection) -> None:
             if status in ENDED:
                 # The end, once, in the same transaction: an outbox a restart cannot lose.
                 conn.execute(f"INSERT INTO job_events (event_id, job_id, status, created) SELECT "
@@ -189,7 +188,7 @@ class JobStore:
             "UPDATE jobs SET cost = ? WHERE job_id = ?", (cost, job_id)))
 
     async def request_stop(self, job_id: str) -> Job:
-        def stop(conn: sqlite3.Connection) -> Job:
+        def stop(conn: Connection) -> Job:
             row = conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
             if row is None:
                 raise ResourceNotFoundException(
@@ -200,8 +199,8 @@ class JobStore:
                                           f"(status {job.status}) and cannot be stopped.")
             now = time.time()
             conn.execute(f"UPDATE jobs SET stop_requested = 1, status = 'Stopping', "
-                         f"last_modified = ?, {_EVENT} WHERE job_id = ?",
-                         (now, _event_path(STOPPING), now, job_id))
+                         f"last_modified = ?, {self.db.dialect.record_event} WHERE job_id = ?",
+                         (now, self.db.dialect.event_key(STOPPING), now, job_id))
             return job
 
         return await self.db.transaction(stop)
@@ -214,10 +213,12 @@ class JobStore:
         return [(r["key"], r["value"]) for r in rows]
 
     async def tag(self, arn: str, tags: list[tuple[str, str]]) -> None:
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?, ?, ?)",
+        def insert(conn: Connection) -> None:
+            conn.executemany("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?) "
+                             "ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value",
                              [(arn, k, v) for k, v in tags])
-            count = conn.execute("SELECT count(*) FROM tags WHERE arn = ?", (arn,)).fetchone()[0]
+            count = conn.execute("SELECT count(*) AS n FROM tags WHERE arn = ?",
+                                 (arn,)).fetchone()["n"]
             if count > MAX_TAGS:
                 raise TooManyTagsException(resourceName=arn)
 
@@ -228,7 +229,7 @@ class JobStore:
             "DELETE FROM tags WHERE arn = ? AND key = ?", [(arn, k) for k in keys]))
 
 
-def job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: Any) -> Job:
     return Job(
         job_id=row["job_id"], arn=row["arn"], name=row["name"], provider=row["provider"],
         model_id=row["model_id"], role_arn=row["role_arn"], status=row["status"],
@@ -248,13 +249,9 @@ def job_from_row(row: sqlite3.Row) -> Job:
         events=orjson.loads(row["events"]) if row["events"] else {}, cost=row["cost"])
 
 
-def _event_path(status: str) -> str:
-    return f'$."{status}"'
-
-
-def _check_in_flight(conn: sqlite3.Connection, tenant: str, limit: int) -> None:
-    count = conn.execute(f"SELECT count(*) FROM jobs WHERE tenant = ? AND status NOT IN "
-                         f"({_ENDED_SQL})", (tenant,)).fetchone()[0]
+def _check_in_flight(conn: Connection, tenant: str, limit: int) -> None:
+    count = conn.execute(f"SELECT count(*) AS n FROM jobs WHERE tenant = ? AND status NOT IN "
+                         f"({_ENDED_SQL})", (tenant,)).fetchone()["n"]
     if count >= limit:
         raise ServiceQuotaExceededException(
             f"{count} jobs are already submitted or in progress, the most this server allows "
@@ -262,14 +259,14 @@ def _check_in_flight(conn: sqlite3.Connection, tenant: str, limit: int) -> None:
             "or stop one.")
 
 
-def _filter_sql(where: JobFilter) -> tuple[list[str], list[Any]]:
+def _filter_sql(where: JobFilter, dialect: Dialect) -> tuple[list[str], list[Any]]:
     clauses: list[str] = ["tenant = ?", "dialect = ?"]
     params: list[Any] = [where.tenant, where.dialect]
     if where.status:
         clauses.append("status = ?")
         params.append(where.status)
     if where.name_contains:
-        clauses.append("instr(name, ?) > 0")
+        clauses.append(dialect.contains("name"))
         params.append(where.name_contains)
     if where.submitted_after is not None:
         clauses.append("submit_time > ?")

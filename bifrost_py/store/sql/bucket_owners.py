@@ -7,7 +7,7 @@ account had already is the operator's, visible to every key allowed the bedrock 
 
 from __future__ import annotations
 
-from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sql.database import Database
 
 
 class BucketOwners:
@@ -27,7 +27,8 @@ class BucketOwners:
 
     async def claim(self, bucket: str, tenant: str) -> None:
         await self.db.transaction(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO proxy_buckets (name, tenant) VALUES (?, ?)", (bucket, tenant)))
+            "INSERT INTO proxy_buckets (name, tenant) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET tenant = excluded.tenant", (bucket, tenant)))
         self._owners[bucket] = tenant
 
     async def release(self, bucket: str) -> None:

@@ -1,13 +1,13 @@
-"""The outbox of jobs' ends in SQLite: rows written by JobStore.update as a job ends."""
+"""The outbox of jobs' ends: rows written by JobStore.update as a job ends."""
 
 from __future__ import annotations
 
 from bifrost_py.domain.job_events import JobEvent
 from bifrost_py.ports.outbox import Delivery
-from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sql.database import Database
 
 
-class SqliteOutbox:
+class SqlOutbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -28,8 +28,10 @@ class SqliteOutbox:
                         error: str | None) -> None:
         delivered = delivery.next_at if delivery.delivered else None
         await self.db.transaction(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO webhook_deliveries (event_id, hook, attempts, next_at, "
-            "delivered, last_error) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO webhook_deliveries (event_id, hook, attempts, next_at, delivered, "
+            "last_error) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, hook) DO UPDATE SET "
+            "attempts = excluded.attempts, next_at = excluded.next_at, "
+            "delivered = excluded.delivered, last_error = excluded.last_error",
             (event_id, hook, delivery.attempts, delivery.next_at, delivered, error)))
 
     async def done(self, event_id: str, when: float) -> None:

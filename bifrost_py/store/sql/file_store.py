@@ -1,19 +1,20 @@
-"""The OpenAI dialect's files in SQLite: a row per file, its bytes an object of the tenant's
+"""The OpenAI dialect's files: a row per file, its bytes an object of the tenant's
 reserved files bucket, both written in one transaction."""
 
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import string
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.errors import NotFoundError
 from bifrost_py.ports.file_store import StoredFile
 from bifrost_py.ports.files import NO_CONDITIONS, Blob
-from bifrost_py.store.sqlite.objects import ObjectStore
+from bifrost_py.store.sql.database import Connection
+from bifrost_py.store.sql.objects import ObjectStore
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _CONTENT_TYPE = "application/octet-stream"
@@ -40,7 +41,7 @@ def file_contents(file: StoredFile, segments: tuple[tuple[str, int], ...],
                       blobs=segments)
 
 
-class SqliteFileStore:
+class SqlFileStore:
     def __init__(self, objects: ObjectStore) -> None:
         self.objects = objects
         self.db = objects.db
@@ -60,7 +61,7 @@ class SqliteFileStore:
             raise
         return file
 
-    def insert(self, conn: sqlite3.Connection, file: StoredFile, obj: ObjectInfo) -> None:
+    def insert(self, conn: Connection, file: StoredFile, obj: ObjectInfo) -> None:
         """Inside a write transaction: the file's row and its bytes' object."""
         self.objects.ensure_bucket(conn, file.bucket)
         self.objects.replace(conn, obj, NO_CONDITIONS)
@@ -102,7 +103,7 @@ class SqliteFileStore:
     async def delete(self, tenant: str, file_id: str) -> None:
         file = await self.get(tenant, file_id)
 
-        def delete(conn: sqlite3.Connection) -> ObjectInfo | None:
+        def delete(conn: Connection) -> ObjectInfo | None:
             conn.execute("DELETE FROM files WHERE file_id = ?", (file_id,))
             return self.objects.remove(conn, file.bucket, file.file_id)
 
@@ -117,6 +118,6 @@ class SqliteFileStore:
             yield chunk
 
 
-def _file(row: sqlite3.Row) -> StoredFile:
+def _file(row: Any) -> StoredFile:
     return StoredFile(row["file_id"], row["tenant"], row["filename"], row["purpose"],
                       row["bytes"], row["created_at"], row["expires_at"])

@@ -1,4 +1,4 @@
-"""OpenAI's Uploads in SQLite. A part's blob is published before its row commits, so a crash
+"""OpenAI's Uploads. A part's blob is published before its row commits, so a crash
 between the two leaves only an unreferenced blob for the start-up sweep; completing makes the
 parts' blobs the file's segments in the transaction that deletes the part rows: no byte is
 copied, and no moment has the blobs owned by both or by neither."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-import sqlite3
 import time
 from dataclasses import replace
+from typing import Any
 
 from bifrost_py.domain.file_uploads import (
     CANCELLED,
@@ -26,11 +26,12 @@ from bifrost_py.errors import NotFoundError
 from bifrost_py.ports.file_store import StoredFile
 from bifrost_py.ports.files import Blob
 from bifrost_py.store.blobs.disk import READ_CHUNK
-from bifrost_py.store.sqlite.file_store import SqliteFileStore, file_contents, new_file
+from bifrost_py.store.sql.database import Connection
+from bifrost_py.store.sql.file_store import SqlFileStore, file_contents, new_file
 
 
-class SqliteFileUploads:
-    def __init__(self, files: SqliteFileStore) -> None:
+class SqlFileUploads:
+    def __init__(self, files: SqlFileStore) -> None:
         self.files = files
         self.db = files.db
         self.blobs = files.objects.blobs
@@ -59,16 +60,16 @@ class SqliteFileUploads:
 
     async def uploaded_bytes(self, upload_id: str) -> int:
         row = await self.db.fetchone(
-            "SELECT COALESCE(SUM(size), 0) FROM file_upload_parts WHERE upload_id = ?",
+            "SELECT COALESCE(SUM(size), 0) AS size FROM file_upload_parts WHERE upload_id = ?",
             (upload_id,))
-        return int(row[0]) if row else 0
+        return int(row["size"]) if row else 0
 
     async def add_part(self, upload: FileUpload, blob: Blob) -> UploadPart:
         assert blob.tmp_path is not None, "a part must be written with inline=False"
         part = UploadPart("part_" + secrets.token_hex(16), upload.upload_id, int(time.time()),
                           blob.size, blob.id)
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             _still_pending(conn, upload)
             conn.execute("INSERT INTO file_upload_parts (part_id, upload_id, created_at, size, "
                          "blob) VALUES (?, ?, ?, ?, ?)",
@@ -108,7 +109,7 @@ class SqliteFileUploads:
             file = replace(file, expires_at=file.created_at + upload.file_lifetime)
         obj = file_contents(file, tuple((part.blob, part.size) for part in parts))
 
-        def publish(conn: sqlite3.Connection) -> list[str]:
+        def publish(conn: Connection) -> list[str]:
             _still_pending(conn, upload)
             self.files.insert(conn, file, obj)
             conn.execute("UPDATE file_uploads SET status = ?, file_id = ? WHERE upload_id = ?",
@@ -121,7 +122,7 @@ class SqliteFileUploads:
         return replace(upload, status=COMPLETED, file_id=file.file_id), file
 
     async def cancel(self, upload: FileUpload) -> FileUpload:
-        def cancel(conn: sqlite3.Connection) -> list[str]:
+        def cancel(conn: Connection) -> list[str]:
             _still_pending(conn, upload)
             conn.execute("UPDATE file_uploads SET status = ? WHERE upload_id = ?",
                          (CANCELLED, upload.upload_id))
@@ -131,8 +132,8 @@ class SqliteFileUploads:
         return replace(upload, status=CANCELLED)
 
     async def expire_overdue(self) -> None:
-        def expire(conn: sqlite3.Connection) -> list[str]:
-            overdue = [row[0] for row in conn.execute(
+        def expire(conn: Connection) -> list[str]:
+            overdue = [row["upload_id"] for row in conn.execute(
                 "SELECT upload_id FROM file_uploads WHERE status = ? AND expires_at <= ?",
                 (PENDING, int(time.time())))]
             conn.executemany("UPDATE file_uploads SET status = ? WHERE upload_id = ?",
@@ -142,27 +143,27 @@ class SqliteFileUploads:
         self.blobs.delete_later(await self.db.transaction(expire))
 
 
-def _still_pending(conn: sqlite3.Connection, upload: FileUpload) -> None:
+def _still_pending(conn: Connection, upload: FileUpload) -> None:
     """Inside a write transaction: the upload has not ended since it was read."""
     row = conn.execute("SELECT status FROM file_uploads WHERE upload_id = ?",
                        (upload.upload_id,)).fetchone()
-    require_pending(replace(upload, status=row[0]), time.time())
+    require_pending(replace(upload, status=row["status"]), time.time())
 
 
-def _drop_parts(conn: sqlite3.Connection, upload_id: str) -> list[str]:
+def _drop_parts(conn: Connection, upload_id: str) -> list[str]:
     """Inside a write transaction: delete the upload's part rows; the blobs they held."""
-    blobs = [row[0] for row in conn.execute(
+    blobs = [row["blob"] for row in conn.execute(
         "SELECT blob FROM file_upload_parts WHERE upload_id = ?", (upload_id,))]
     conn.execute("DELETE FROM file_upload_parts WHERE upload_id = ?", (upload_id,))
     return blobs
 
 
-def _upload(row: sqlite3.Row) -> FileUpload:
+def _upload(row: Any) -> FileUpload:
     return FileUpload(row["upload_id"], row["tenant"], row["filename"], row["purpose"],
                       row["bytes"], row["mime_type"], row["created_at"], row["expires_at"],
                       row["status"], row["file_lifetime"], row["file_id"])
 
 
-def _part(row: sqlite3.Row) -> UploadPart:
+def _part(row: Any) -> UploadPart:
     return UploadPart(row["part_id"], row["upload_id"], row["created_at"], row["size"],
                       row["blob"])

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
+from typing import Any
 
 from bifrost_py.domain.checksums import Checksum, composite
 from bifrost_py.domain.multipart import MAX_PARTS, CompletedPart, chosen_parts, multipart_etag
 from bifrost_py.domain.objects import Conditions, NewObject, ObjectInfo, Part, Upload
 from bifrost_py.errors import BadDigest, NoSuchUpload
 from bifrost_py.ports.files import Blob
-from bifrost_py.store.sqlite.objects import ObjectStore, require_bucket
+from bifrost_py.store.sql.database import Connection
+from bifrost_py.store.sql.objects import ObjectStore, require_bucket
 
 COMPLETION_MEMORY = 24 * 3600.0
 
@@ -29,7 +30,7 @@ class Uploads:
                         headers=new.headers or {}, metadata=new.metadata or {},
                         checksum_algorithm=new.checksum_algorithm,
                         checksum_type=new.checksum_type)
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             require_bucket(conn, bucket)
             conn.execute(
                 "INSERT INTO uploads (upload_id, bucket, key, initiated, content_type, headers, "
@@ -55,14 +56,17 @@ class Uploads:
         assert blob.tmp_path is not None, "a part must be written with inline=False"
         part = Part(part_number, blob.size, f'"{blob.md5}"', time.time(), blob.checksum, blob.id)
 
-        def insert(conn: sqlite3.Connection) -> list[str]:
+        def insert(conn: Connection) -> list[str]:
             _require_upload(conn, upload.upload_id)
             old = [r["blob"] for r in conn.execute(
                 "SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
                 (upload.upload_id, part_number))]
             conn.execute(
-                "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, modified, "
-                "checksum, blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO parts (upload_id, part_number, size, etag, modified, checksum, "
+                "blob) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id, part_number) DO "
+                "UPDATE SET size = excluded.size, etag = excluded.etag, "
+                "modified = excluded.modified, checksum = excluded.checksum, "
+                "blob = excluded.blob",
                 (upload.upload_id, part_number, part.size, part.etag, part.modified,
                  part.checksum, part.blob))
             return old
@@ -93,7 +97,7 @@ class Uploads:
         return [_upload(r) for r in rows]
 
     async def abort(self, upload: Upload) -> None:
-        def delete(conn: sqlite3.Connection) -> list[str]:
+        def delete(conn: Connection) -> list[str]:
             blobs = [r["blob"] for r in conn.execute(
                 "SELECT blob FROM parts WHERE upload_id = ?", (upload.upload_id,))]
             conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
@@ -116,7 +120,7 @@ class Uploads:
             blobs=tuple((p.blob, p.size) for p in chosen), parts_count=len(chosen))
         obj = await self.objects.mirrored(obj)
 
-        def publish(conn: sqlite3.Connection) -> ObjectInfo | None:
+        def publish(conn: Connection) -> ObjectInfo | None:
             _require_upload(conn, upload.upload_id)
             replaced = self.objects.replace(conn, obj, conditions)
             conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload.upload_id,))
@@ -168,24 +172,24 @@ class Uploads:
         return value
 
 
-def _record_completion(conn: sqlite3.Connection, upload_id: str, obj: ObjectInfo) -> None:
+def _record_completion(conn: Connection, upload_id: str, obj: ObjectInfo) -> None:
     """Remember a completion for a day: S3 answers a repeated one as it answered the first."""
     conn.execute("DELETE FROM completed_uploads WHERE completed < ?",
                  (obj.modified - COMPLETION_MEMORY,))
     conn.execute(
-        "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, size, etag, "
+        "INSERT INTO completed_uploads (upload_id, bucket, key, size, etag, "
         "checksum_algorithm, checksum, checksum_type, completed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (upload_id, obj.bucket, obj.key, obj.size, obj.etag, obj.checksum_algorithm,
          obj.checksum, obj.checksum_type, obj.modified))
 
 
-def _require_upload(conn: sqlite3.Connection, upload_id: str) -> None:
+def _require_upload(conn: Connection, upload_id: str) -> None:
     if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
         raise NoSuchUpload(UploadId=upload_id)
 
 
-def _upload(row: sqlite3.Row) -> Upload:
+def _upload(row: Any) -> Upload:
     return Upload(upload_id=row["upload_id"], bucket=row["bucket"], key=row["key"],
                   initiated=row["initiated"], content_type=row["content_type"],
                   headers=json.loads(row["headers"]), metadata=json.loads(row["metadata"]),
@@ -193,6 +197,6 @@ def _upload(row: sqlite3.Row) -> Upload:
                   checksum_type=row["checksum_type"])
 
 
-def _part(row: sqlite3.Row) -> Part:
+def _part(row: Any) -> Part:
     return Part(row["part_number"], row["size"], row["etag"], row["modified"], row["checksum"],
                 row["blob"])

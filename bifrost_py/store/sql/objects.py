@@ -1,4 +1,4 @@
-"""Buckets and objects of the embedded store: metadata in SQLite, bytes in the blob store."""
+"""Buckets and objects: metadata in the database, bytes in the blob store."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import contextlib
 import dataclasses
 import json
 import logging
-import sqlite3
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from bifrost_py.domain.objects import (
     Bucket,
@@ -32,7 +32,7 @@ from bifrost_py.errors import (
 )
 from bifrost_py.ports.files import NO_CONDITIONS, Blob, FileMirror
 from bifrost_py.store.blobs.disk import BlobStore
-from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sql.database import Connection, Database
 
 log = logging.getLogger("bifrost_py.store")
 _LIST_BATCH = 1000
@@ -41,6 +41,10 @@ _COLUMNS = ("bucket, key, size, etag, modified, content_type, headers, metadata,
             "checksum_algorithm, checksum, checksum_type, blobs, parts_count")
 # Skips every key that starts with a common prefix: sorts after any realistic continuation.
 _PAST = "\U0010ffff"
+_REPLACE_OBJECT = "ON CONFLICT (bucket, key) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in
+    ("size", "etag", "modified", "content_type", "headers", "metadata", "checksum_algorithm",
+     "checksum", "checksum_type", "blobs", "parts_count", "data"))
 
 
 class ObjectStore:
@@ -53,8 +57,10 @@ class ObjectStore:
         # provider's file id becomes its ETag.
         self.mirror = mirror
         self._retiring: set[asyncio.Task[None]] = set()
-        # Bucket names, loaded at start-up and kept in step by this process (the only writer):
-        # the check before a body is read then costs no database round trip.
+        # Bucket names known to exist, loaded at start-up and added to as buckets are seen: the
+        # check before a body is read then costs no database round trip. Another server sharing
+        # the database may create buckets too, so a name missing here is looked up before it is
+        # refused.
         self._buckets: set[str] = set()
 
     async def open(self) -> None:
@@ -63,12 +69,11 @@ class ObjectStore:
     # buckets
 
     async def create_bucket(self, name: str) -> None:
-        def insert(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute("INSERT INTO buckets (name, created) VALUES (?, ?)",
-                             (name, time.time()))
-            except sqlite3.IntegrityError:
-                raise BucketAlreadyOwnedByYou(BucketName=name) from None
+        def insert(conn: Connection) -> None:
+            added = conn.execute("INSERT INTO buckets (name, created) VALUES (?, ?) "
+                                 "ON CONFLICT DO NOTHING", (name, time.time()))
+            if added.rowcount == 0:
+                raise BucketAlreadyOwnedByYou(BucketName=name)
 
         await self.db.transaction(insert)
         self._buckets.add(name)
@@ -87,7 +92,7 @@ class ObjectStore:
                       key=lambda b: b.name)
 
     async def delete_bucket(self, name: str) -> None:
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: Connection) -> None:
             require_bucket(conn, name)
             busy = conn.execute("SELECT 1 FROM objects WHERE bucket = ? UNION ALL "
                                 "SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1",
@@ -99,22 +104,27 @@ class ObjectStore:
         await self.db.transaction(delete)
         self._buckets.discard(name)
 
-    def ensure_bucket(self, conn: sqlite3.Connection, name: str) -> None:
+    def ensure_bucket(self, conn: Connection, name: str) -> None:
         """Inside a write transaction: the bucket, created if missing (the server's own)."""
-        conn.execute("INSERT OR IGNORE INTO buckets (name, created) VALUES (?, ?)",
+        conn.execute("INSERT INTO buckets (name, created) VALUES (?, ?) ON CONFLICT DO NOTHING",
                      (name, time.time()))
         self._buckets.add(name)
 
     async def bucket_for_write(self, name: str) -> None:
         """Checked before a body is read, so a PUT into a missing bucket fails fast."""
-        if name in self._buckets:
+        if await self.has_bucket(name):
             return
         if not self.auto_create_buckets:
             raise NoSuchBucket(BucketName=name)
         validate_bucket_name(shown_bucket(name))
-        await self.db.transaction(lambda conn: conn.execute(
-            "INSERT OR IGNORE INTO buckets (name, created) VALUES (?, ?)", (name, time.time())))
-        self._buckets.add(name)
+        await self.db.transaction(lambda conn: self.ensure_bucket(conn, name))
+
+    async def has_bucket(self, name: str) -> bool:
+        if name not in self._buckets:
+            if await self.db.fetchone("SELECT 1 FROM buckets WHERE name = ?", (name,)) is None:
+                return False
+            self._buckets.add(name)
+        return True
 
     # objects
 
@@ -122,7 +132,7 @@ class ObjectStore:
         row = await self.db.fetchone(f"SELECT {_COLUMNS}, data FROM objects "
                                      "WHERE bucket = ? AND key = ?", (bucket, key))
         if row is None:
-            if bucket not in self._buckets:
+            if not await self.has_bucket(bucket):
                 raise NoSuchBucket(BucketName=bucket)
             raise NoSuchKey(Key=key)
         return object_from_row(row)
@@ -211,21 +221,21 @@ class ObjectStore:
                 file_id = await self.mirror.upload(obj.key, Path(joined.name), obj.content_type)
         return dataclasses.replace(obj, etag=f'"{file_id}"')
 
-    def replace(self, conn: sqlite3.Connection, obj: ObjectInfo,
+    def replace(self, conn: Connection, obj: ObjectInfo,
                 conditions: Conditions) -> ObjectInfo | None:
         """Inside a write transaction: store `obj`, return the object it replaced."""
         existing = _get(conn, obj.bucket, obj.key)
         check_write(conditions, existing)
         try:
             conn.execute(
-                "INSERT OR REPLACE INTO objects (bucket, key, size, etag, modified, content_type, "
-                "headers, metadata, checksum_algorithm, checksum, checksum_type, blobs, "
-                "parts_count, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO objects (bucket, key, size, etag, modified, content_type, headers, "
+                "metadata, checksum_algorithm, checksum, checksum_type, blobs, parts_count, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " + _REPLACE_OBJECT,
                 (obj.bucket, obj.key, obj.size, obj.etag, obj.modified, obj.content_type,
                  json.dumps(obj.headers), json.dumps(obj.metadata), obj.checksum_algorithm,
                  obj.checksum, obj.checksum_type, json.dumps(obj.blobs), obj.parts_count,
                  obj.data))
-        except sqlite3.IntegrityError:  # the bucket's foreign key: it was deleted meanwhile
+        except self.db.dialect.integrity_errors:  # the bucket was deleted meanwhile
             raise NoSuchBucket(BucketName=obj.bucket) from None
         return existing
 
@@ -254,7 +264,7 @@ class ObjectStore:
 
     async def delete(self, bucket: str, key: str, conditions: Conditions = NO_CONDITIONS) -> None:
         """Deleting a missing key succeeds, as in S3, unless a precondition says otherwise."""
-        def delete(conn: sqlite3.Connection) -> ObjectInfo | None:
+        def delete(conn: Connection) -> ObjectInfo | None:
             require_bucket(conn, bucket)
             if conditions.if_match:
                 check_write(Conditions(if_match=conditions.if_match), _get(conn, bucket, key))
@@ -262,7 +272,7 @@ class ObjectStore:
 
         self.retire(await self.db.transaction(delete))
 
-    def remove(self, conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo | None:
+    def remove(self, conn: Connection, bucket: str, key: str) -> ObjectInfo | None:
         """Inside a write transaction: delete an object, return it (retire it after commit)."""
         existing = _get(conn, bucket, key)
         if existing is not None:
@@ -270,7 +280,7 @@ class ObjectStore:
         return existing
 
     async def delete_many(self, bucket: str, keys: list[str]) -> None:
-        def delete(conn: sqlite3.Connection) -> list[ObjectInfo]:
+        def delete(conn: Connection) -> list[ObjectInfo]:
             require_bucket(conn, bucket)
             deleted = [o for o in (_get(conn, bucket, key) for key in keys) if o is not None]
             conn.executemany("DELETE FROM objects WHERE bucket = ? AND key = ?",
@@ -332,13 +342,10 @@ class ObjectStore:
 
 async def referenced_blobs(db: Database) -> set[str]:
     """Every blob an object or a pending part (of an S3 or an OpenAI upload) points at."""
-    rows = await db.fetchall("SELECT json_extract(value, '$[0]') FROM objects, "
-                             "json_each(objects.blobs) UNION SELECT blob FROM parts "
-                             "UNION SELECT blob FROM file_upload_parts")
-    return {blob for (blob,) in rows}
+    return {row["blob"] for row in await db.fetchall(db.dialect.referenced_blobs)}
 
 
-def object_from_row(row: sqlite3.Row) -> ObjectInfo:
+def object_from_row(row: Any) -> ObjectInfo:
     return ObjectInfo(
         bucket=row["bucket"], key=row["key"], size=row["size"], etag=row["etag"],
         modified=row["modified"], content_type=row["content_type"],
@@ -349,12 +356,12 @@ def object_from_row(row: sqlite3.Row) -> ObjectInfo:
         data=row["data"])
 
 
-def require_bucket(conn: sqlite3.Connection, name: str) -> None:
+def require_bucket(conn: Connection, name: str) -> None:
     if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone() is None:
         raise NoSuchBucket(BucketName=name)
 
 
-def _get(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo | None:
+def _get(conn: Connection, bucket: str, key: str) -> ObjectInfo | None:
     row = conn.execute(f"SELECT {_COLUMNS}, data FROM objects WHERE bucket = ? AND key = ?",
                        (bucket, key)).fetchone()
     return object_from_row(row) if row else None
