@@ -40,6 +40,7 @@ from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.store import Store
 from bifrost_py.ports.upstream import BatchAPI
 from bifrost_py.providers.local.backends import make_backend
+from bifrost_py.store.postgres.store import PostgresStore
 from bifrost_py.store.sqlite.store import SqliteStore
 from bifrost_py.wire.auth.guard import Guard
 from bifrost_py.wire.bedrock.app import BedrockApp
@@ -104,7 +105,11 @@ class Server:
 
 
 def new_store(config: Config) -> Store:
-    """The store the config names (SQLite and files under data_dir), not yet open."""
+    """The store the config names, not yet open: PostgreSQL at [store] database_url, else SQLite
+    under data_dir; object bytes under data_dir either way."""
+    if config.store.database_url:
+        return PostgresStore(config.store.database_url, config.data_path,
+                             fsync=config.server.fsync)
     return SqliteStore(config.data_path, fsync=config.server.fsync)
 
 

@@ -12,6 +12,8 @@ from s3_helpers import assert_request_id, expect_error, make_client, status
 
 from bifrost_py.testing import RunningServer
 
+pytestmark = pytest.mark.every_store
+
 
 def _name() -> str:
     return f"bkt-{uuid.uuid4().hex[:16]}"

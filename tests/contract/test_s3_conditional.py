@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from s3_helpers import MIB, etag_of, expect_error, expect_status, get_bytes, status
 
+pytestmark = pytest.mark.every_store
+
 Condition = Callable[[str], dict[str, Any]]  # the object's ETag -> get_object arguments
 ORIGINAL = b"original content"
 OTHER_ETAG = etag_of(b"something else")

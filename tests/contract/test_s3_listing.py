@@ -13,6 +13,8 @@ from s3_helpers import assert_request_id, expect_error, list_keys, make_client
 
 from bifrost_py.testing import RunningServer
 
+pytestmark = pytest.mark.every_store
+
 KEY_COUNT = 1100
 BIG_KEYS = [f"key-{i:05d}" for i in range(KEY_COUNT)]
 

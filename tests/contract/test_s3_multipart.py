@@ -21,6 +21,8 @@ from s3_helpers import (
     status,
 )
 
+pytestmark = pytest.mark.every_store
+
 FIVE_MIB = 5 * MIB
 
 

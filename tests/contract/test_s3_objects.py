@@ -20,6 +20,8 @@ from s3_helpers import (
     status,
 )
 
+pytestmark = pytest.mark.every_store
+
 ALGORITHMS = ("CRC32", "CRC32C", "SHA1", "SHA256")
 WRONG_CHECKSUMS = {"CRC32": "AAAAAA==", "CRC32C": "AAAAAA==",
                    "SHA1": base64.b64encode(bytes(20)).decode(),

@@ -1,4 +1,5 @@
-"""The embedded store without HTTP: objects, listings, multipart, crash leftovers."""
+"""The store without HTTP, on SQLite and on PostgreSQL: objects, listings, multipart, crash
+leftovers."""
 
 from __future__ import annotations
 
@@ -21,26 +22,33 @@ from bifrost_py.errors import (
 )
 from bifrost_py.ports.files import NO_CONDITIONS
 from bifrost_py.store.blobs.disk import INLINE_MAX, BlobStore
-from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sql.database import Database
 from bifrost_py.store.sql.multipart import Uploads
 from bifrost_py.store.sql.objects import ObjectStore
 
 Test = Callable[[ObjectStore], Awaitable[None]]
+MakeDatabase = Callable[[], Database]
+Run = Callable[..., None]
 
 
-def run(tmp_path: Path, test: Test, auto_create: bool = True) -> None:
-    async def main() -> None:
-        db = Database(tmp_path / "db.sqlite3")
-        blobs = BlobStore(tmp_path)
-        blobs.open()
-        await db.open()
-        try:
-            await test(ObjectStore(db, blobs, auto_create))
-        finally:
-            blobs.flush()
-            await db.close()
+@pytest.fixture
+def run(make_database: MakeDatabase, tmp_path: Path) -> Run:
+    """run(test, auto_create=True): `test` on an ObjectStore over the test's database."""
+    return lambda test, auto_create=True: asyncio.run(_main(make_database, tmp_path, test,
+                                                            auto_create))
 
-    asyncio.run(main())
+
+async def _main(make_database: MakeDatabase, tmp_path: Path, test: Test,
+                auto_create: bool) -> None:
+    db = make_database()
+    blobs = BlobStore(tmp_path)
+    blobs.open()
+    await db.open()
+    try:
+        await test(ObjectStore(db, blobs, auto_create))
+    finally:
+        blobs.flush()
+        await db.close()
 
 
 async def body(*chunks: bytes) -> AsyncIterator[bytes]:
@@ -65,7 +73,7 @@ def blob_files(root: Path) -> list[Path]:
     return [p for p in (root / "blobs").rglob("*") if p.is_file()]
 
 
-def test_overwrite_keeps_one_blob_once_old_readers_are_done(tmp_path: Path) -> None:
+def test_overwrite_keeps_one_blob_once_old_readers_are_done(run: Run, tmp_path: Path) -> None:
     async def test(store: ObjectStore) -> None:
         await put(store, "k", b"one")
         await put(store, "k", b"two")
@@ -73,10 +81,10 @@ def test_overwrite_keeps_one_blob_once_old_readers_are_done(tmp_path: Path) -> N
         store.blobs.flush()
         assert len(blob_files(tmp_path)) == 1
 
-    run(tmp_path, test)
+    run(test)
 
 
-def test_a_body_over_the_limit_leaves_no_file_and_the_old_object(tmp_path: Path) -> None:
+def test_a_body_over_the_limit_leaves_no_file_and_the_old_object(run: Run, tmp_path: Path) -> None:
     async def test(store: ObjectStore) -> None:
         await put(store, "k", b"old")
         with pytest.raises(EntityTooLarge):
@@ -84,10 +92,10 @@ def test_a_body_over_the_limit_leaves_no_file_and_the_old_object(tmp_path: Path)
         assert await read(store, "k") == b"old"
         assert list((tmp_path / "tmp").iterdir()) == []
 
-    run(tmp_path, test)
+    run(test)
 
 
-def test_a_failed_precondition_unpublishes_the_new_blob(tmp_path: Path) -> None:
+def test_a_failed_precondition_unpublishes_the_new_blob(run: Run, tmp_path: Path) -> None:
     async def test(store: ObjectStore) -> None:
         await put(store, "k", b"old")
         with pytest.raises(PreconditionFailed):
@@ -95,18 +103,18 @@ def test_a_failed_precondition_unpublishes_the_new_blob(tmp_path: Path) -> None:
         assert await read(store, "k") == b"old"
         assert len(blob_files(tmp_path)) == 1
 
-    run(tmp_path, test)
+    run(test)
 
 
-def test_strict_buckets_refuse_writes_into_missing_ones(tmp_path: Path) -> None:
+def test_strict_buckets_refuse_writes_into_missing_ones(run: Run) -> None:
     async def test(store: ObjectStore) -> None:
         with pytest.raises(NoSuchBucket):
             await store.bucket_for_write("missing")
 
-    run(tmp_path, test, auto_create=False)
+    run(test, auto_create=False)
 
 
-def test_listing_pages_through_common_prefixes_without_loss_or_repeats(tmp_path: Path) -> None:
+def test_listing_pages_through_common_prefixes_without_loss_or_repeats(run: Run) -> None:
     keys = sorted([f"d{i:02d}/f{j}" for i in range(12) for j in range(3)]
                   + [f"top{i}" for i in range(5)] + ["d05", "é/x", "z"])
 
@@ -124,20 +132,20 @@ def test_listing_pages_through_common_prefixes_without_loss_or_repeats(tmp_path:
         expected = {k.split("/")[0] + "/" if "/" in k else k for k in keys}
         assert sorted(seen) == sorted(expected) and len(seen) == len(expected)
 
-    run(tmp_path, test)
+    run(test)
 
 
-def test_listing_with_a_prefix_stops_at_its_end(tmp_path: Path) -> None:
+def test_listing_with_a_prefix_stops_at_its_end(run: Run) -> None:
     async def test(store: ObjectStore) -> None:
         for key in ["a/1", "a/2", "ab", "b"]:
             await put(store, key, b"x")
         page = await store.list_keys("bkt", prefix="a/")
         assert [o.key for o in page.objects] == ["a/1", "a/2"] and not page.truncated
 
-    run(tmp_path, test)
+    run(test)
 
 
-def test_multipart_completion_rules(tmp_path: Path) -> None:
+def test_multipart_completion_rules(run: Run, tmp_path: Path) -> None:
     async def test(store: ObjectStore) -> None:
         uploads = Uploads(store)
         await store.bucket_for_write("bkt")
@@ -159,10 +167,10 @@ def test_multipart_completion_rules(tmp_path: Path) -> None:
         store.blobs.flush()
         assert len(blob_files(tmp_path)) == 1
 
-    run(tmp_path, test)
+    run(test)
 
 
-def test_sweep_removes_blobs_no_row_points_at(tmp_path: Path) -> None:
+def test_sweep_removes_blobs_no_row_points_at(run: Run) -> None:
     async def test(store: ObjectStore) -> None:
         await put(store, "k", b"kept")
         orphan = await store.blobs.write(body(b"orphan"), max_size=100, inline=False)
@@ -173,10 +181,10 @@ def test_sweep_removes_blobs_no_row_points_at(tmp_path: Path) -> None:
         with pytest.raises(NoSuchKey):
             await store.get("bkt", "gone")
 
-    run(tmp_path, test)
+    run(test)
 
 
-def test_small_bodies_live_in_their_row_and_large_ones_in_files(tmp_path: Path) -> None:
+def test_small_bodies_live_in_their_row_and_large_ones_in_files(run: Run, tmp_path: Path) -> None:
     big = b"x" * (INLINE_MAX + 1)
 
     async def test(store: ObjectStore) -> None:
@@ -188,4 +196,4 @@ def test_small_bodies_live_in_their_row_and_large_ones_in_files(tmp_path: Path) 
         assert [b"".join([c async for c in store.read(o, 0, o.size - 1)]) for o in listed] == [
             big, b"tiny"]
 
-    run(tmp_path, test)
+    run(test)
