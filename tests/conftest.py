@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from bifrost_py.store.postgres.db import PostgresDatabase
 from bifrost_py.store.sql.database import Database
 from bifrost_py.store.sqlite.db import Database as SqliteDatabase
 from bifrost_py.testing import RunningServer
-from tests.postgres import STORES, fresh_database
+from tests.postgres import STORES, StoreToml, fresh_database
 
 # pytester runs a user's own suite against the plugin (test_pytest_fixture.py).
 pytest_plugins = ["pytester"]
@@ -51,9 +51,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def store_kind(request: pytest.FixtureRequest) -> str:
     """The store the servers of this test run on: "sqlite" unless its module says otherwise."""
     return str(getattr(request, "param", "sqlite"))
-
-
-StoreToml = Callable[[], AbstractContextManager[str]]
 
 
 @pytest.fixture(scope="session")

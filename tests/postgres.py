@@ -11,8 +11,8 @@ import functools
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -21,6 +21,8 @@ from psycopg import sql
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 STORES = ["sqlite", "postgres"]
+# `with store_toml() as toml:` the [store] table of a config.toml on a test's store (conftest.py).
+StoreToml = Callable[[], AbstractContextManager[str]]
 
 
 def server_url() -> str:

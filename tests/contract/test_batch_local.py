@@ -47,6 +47,9 @@ from bedrock_helpers import (
 
 from bifrost_py.testing import RunningServer
 from tests.fakes.chat import FakeChat
+from tests.postgres import StoreToml
+
+pytestmark = pytest.mark.every_store
 
 
 @pytest.fixture
@@ -55,8 +58,10 @@ def bedrock(bifrost_bedrock: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with configured_server(tmp_path_factory.mktemp("slow"), SLOW_CONFIG) as server:
+def slow_server(tmp_path_factory: pytest.TempPathFactory,
+                store_toml: StoreToml) -> Iterator[RunningServer]:
+    with store_toml() as toml, configured_server(tmp_path_factory.mktemp("slow"),
+                                                 SLOW_CONFIG + toml) as server:
         yield server
 
 

@@ -34,6 +34,10 @@ from bedrock_helpers import (
     write_config,
 )
 
+from tests.postgres import StoreToml
+
+pytestmark = pytest.mark.every_store
+
 MODEL = "restart-echo"
 RECORDS = 200
 # 200 records at 60 ms, 4 at a time: about 3 s, long enough to interrupt the job partway.
@@ -98,9 +102,9 @@ StartServer = Callable[[], ServerProcess]
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """Start a server process on tmp_path's data dir (again after a restart); all are closed."""
-    config = write_config(tmp_path, CONFIG)
+def start_server(tmp_path: Path, store_toml: StoreToml) -> Iterator[StartServer]:
+    """Start a server process on tmp_path's data dir and the test's store (again after a
+    restart); all are closed."""
     started: list[ServerProcess] = []
 
     def start() -> ServerProcess:
@@ -108,9 +112,11 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         started.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.close()
+    with store_toml() as toml:
+        config = write_config(tmp_path, CONFIG + toml)
+        yield start
+        for server in started:
+            server.close()
 
 
 def start_slow_job(server: ServerProcess) -> str:

@@ -40,6 +40,9 @@ from bedrock_helpers import (
 )
 
 from bifrost_py.testing import RunningServer
+from tests.postgres import StoreToml
+
+pytestmark = pytest.mark.every_store
 
 ISO_8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 TIMESTAMPS = ("submitTime", "lastModifiedTime", "endTime", "jobExpirationTime")
@@ -59,8 +62,10 @@ def input_uri(s3: Any, bucket: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with configured_server(tmp_path_factory.mktemp("slow"), SLOW_CONFIG) as server:
+def slow_server(tmp_path_factory: pytest.TempPathFactory,
+                store_toml: StoreToml) -> Iterator[RunningServer]:
+    with store_toml() as toml, configured_server(tmp_path_factory.mktemp("slow"),
+                                                 SLOW_CONFIG + toml) as server:
         yield server
 
 

@@ -32,6 +32,9 @@ from bifrost_py.testing import RunningServer
 from tests.fakes.anthropic_fake import FakeAnthropic
 from tests.fakes.gemini_fake import FakeGemini
 from tests.fakes.openai_fake import FakeOpenAI
+from tests.postgres import StoreToml
+
+pytestmark = pytest.mark.every_store
 
 KEY = "test-key"
 MODELS = {"local": "gpt-4o-mini", "openai": "gpt-4o-mini",
@@ -49,7 +52,8 @@ def fakes() -> Iterator[Fakes]:
 
 
 @pytest.fixture(scope="module")
-def server(fakes: Fakes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def server(fakes: Fakes, tmp_path_factory: pytest.TempPathFactory,
+           store_toml: StoreToml) -> Iterator[RunningServer]:
     config = f"""
 [providers.local]
 latency_ms = 5
@@ -70,7 +74,8 @@ api_key = "{KEY}"
 base_url = "{fakes['anthropic'].url}"
 poll_interval = 0.2
 """
-    with configured_server(tmp_path_factory.mktemp("openai-dialect"), config) as running:
+    with store_toml() as toml, configured_server(tmp_path_factory.mktemp("openai-dialect"),
+                                                 config + toml) as running:
         yield running
 
 

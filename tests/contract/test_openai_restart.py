@@ -7,10 +7,13 @@ import json
 import signal
 import time
 
+import pytest
 from openai_helpers import chat_line, client, upload, wait
 from test_batch_restart import MODEL, RECORDS, StartServer, start_server  # noqa: F401 - fixture
 
 from bifrost_py.testing import RunningServer
+
+pytestmark = pytest.mark.every_store
 
 
 def test_a_batch_killed_with_sigkill_midway_answers_every_request_once(
