@@ -204,6 +204,16 @@ def measure_round(rnd: int, name: str, clients: list[Any], proc: Any, keys: list
         f"{p} {r:7.0f}/s" for p, r in rates.items()), flush=True)
 
 
+def connect(servers: dict[str, Server], threads: int, body: bytes) -> dict[str, list[Any]]:
+    """`threads` clients per server, the bench bucket created and every client warmed up."""
+    clients = {}
+    for name, server in servers.items():
+        clients[name] = [make_client(server.endpoint, max(8, threads)) for _ in range(threads)]
+        clients[name][0].create_bucket(Bucket=BUCKET)
+        warm_up(clients[name], body)
+    return clients
+
+
 def stop_all(servers: dict[str, Server], samplers: dict[str, RssSampler]) -> None:
     for sampler in samplers.values():
         sampler.__exit__()
@@ -252,12 +262,7 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     servers[name] = TARGETS[name](work)
                 samplers[name] = RssSampler(servers[name].pid).__enter__()
-            clients = {}
-            for name, server in servers.items():
-                clients[name] = [make_client(server.endpoint, max(8, args.threads))
-                                 for _ in range(args.threads)]
-                clients[name][0].create_bucket(Bucket=BUCKET)
-                warm_up(clients[name], body)
+            clients = connect(servers, args.threads, body)
             print(f"n={args.n} per phase, {args.threads} threads, {args.size} B objects, "
                   f"{args.rounds} rounds; targets: {', '.join(names)}", flush=True)
             for rnd in range(1, args.rounds + 1):

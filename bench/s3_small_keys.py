@@ -20,19 +20,18 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bench.s3_small import (
     BUCKET,
     PHASES,
     Measurements,
+    connect,
     fmt_cpu_table,
     fmt_table,
-    make_client,
     measure_round,
     stop_all,
-    warm_up,
 )
 from bench.servers import CREDENTIALS, RssSampler, Server, _spawn, bifrost_command, free_port
 
@@ -93,47 +92,55 @@ def parse_args(argv: list[str] | None, doc: str | None, n: int, rounds: int,
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv, __doc__, n=1000, rounds=3, threads=8)
-
+def compare(args: argparse.Namespace, start: Callable[[Path, dict[str, Server]], None],
+            check: Callable[[dict[str, Server]], None] = lambda servers: None,
+            ) -> tuple[Measurements, dict[str, int]]:
+    """Start the targets into a dict with `start`, `check` them, then measure them in turns:
+    the measurements and each target's peak RSS."""
     body = os.urandom(args.size)
     keys = [f"obj/{i:06d}" for i in range(args.n)]
     servers: dict[str, Server] = {}
     samplers: dict[str, RssSampler] = {}
-    m = Measurements.for_targets(list(TARGETS))
-    with tempfile.TemporaryDirectory(prefix="bench-s3-small-keys-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-s3-small-") as tmp:
         try:
-            start_both(Path(tmp), servers)
+            start(Path(tmp), servers)
+            m = Measurements.for_targets(list(servers))
             for name, server in servers.items():
                 samplers[name] = RssSampler(server.pid).__enter__()
-            clients: dict[str, list[Any]] = {}
-            for name, server in servers.items():
-                clients[name] = [make_client(server.endpoint, max(8, args.threads))
-                                 for _ in range(args.threads)]
-                clients[name][0].create_bucket(Bucket=BUCKET)
-                warm_up(clients[name], body)
-            # The keys-on server must really refuse what it cannot verify.
-            unsigned = servers["keys-on"].endpoint + f"/{BUCKET}/obj/000000"
-            try:
-                urllib.request.urlopen(unsigned, timeout=10).read()
-                raise SystemExit("keys-on server answered an unsigned GET: keys are not on")
-            except urllib.error.HTTPError as refused:
-                if refused.code != 403:
-                    raise SystemExit(f"keys-on server: unsigned GET got {refused.code}") from None
+            clients = connect(servers, args.threads, body)
+            check(servers)
             print(f"n={args.n} per phase, {args.threads} threads, {args.size} B objects, "
                   f"{args.rounds} rounds", flush=True)
             for rnd in range(1, args.rounds + 1):
-                for name in TARGETS:
+                for name in servers:
                     measure_round(rnd, name, clients[name], samplers[name].proc, keys, body, m)
         finally:
             stop_all(servers, samplers)
-    peaks = {n: s.peak for n, s in samplers.items()}
-    print()
-    print(fmt_ratio_table(m.rates))
-    print()
-    print(fmt_table(m.rates, peaks, "keys-off"))
-    print()
-    print(fmt_cpu_table(m.cpu, m.client_cpu, "keys-off"))
+    return m, {n: s.peak for n, s in samplers.items()}
+
+
+def report(m: Measurements, peaks: dict[str, int], ratios: str, baseline: str) -> None:
+    for table in (ratios, fmt_table(m.rates, peaks, baseline),
+                  fmt_cpu_table(m.cpu, m.client_cpu, baseline)):
+        print()
+        print(table)
+
+
+def refuses_unsigned(servers: dict[str, Server]) -> None:
+    """The keys-on server must really refuse what it cannot verify."""
+    unsigned = servers["keys-on"].endpoint + f"/{BUCKET}/obj/000000"
+    try:
+        urllib.request.urlopen(unsigned, timeout=10).read()
+        raise SystemExit("keys-on server answered an unsigned GET: keys are not on")
+    except urllib.error.HTTPError as refused:
+        if refused.code != 403:
+            raise SystemExit(f"keys-on server: unsigned GET got {refused.code}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv, __doc__, n=1000, rounds=3, threads=8)
+    m, peaks = compare(args, start_both, refuses_unsigned)
+    report(m, peaks, fmt_ratio_table(m.rates), "keys-off")
     med_all = {t: statistics.median(m.rates[t]["all"]) for t in TARGETS}
     return 0 if med_all["keys-on"] / med_all["keys-off"] >= TARGET_RATIO else 1
 
