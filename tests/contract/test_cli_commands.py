@@ -22,6 +22,7 @@ from bedrock_helpers import (
 from openai_helpers import chat_line, client, run
 
 from bifrost_py.testing import RunningServer
+from tests.postgres import fresh_database
 
 ROOT = Path(__file__).parents[2]
 SECRET = "sk-never-print-this-0123"
@@ -128,3 +129,18 @@ def test_jobs_names_what_it_cannot_find(server: RunningServer, tmp_path: Path) -
     empty = cli("jobs", "--data-dir", tmp_path / "nothing-here")
     assert empty.returncode == 1 and "no database" in empty.stderr
     assert not (tmp_path / "nothing-here" / "bifrost.sqlite3").exists()
+
+
+def test_jobs_reads_a_postgresql_store_beside_a_running_server(tmp_path: Path) -> None:
+    with fresh_database() as url:
+        config = write_config(tmp_path, f'[store]\ndatabase_url = "{url}"\n')
+        with RunningServer(tmp_path / "data", config) as server:
+            s3, bedrock = s3_client(server), bedrock_client(server)
+            s3.create_bucket(Bucket="cli-pg")
+            arn, _ = run_job(bedrock, s3, "cli-pg", [converse_record(0, "r0")], model_id=CLAUDE)
+            listing = cli("jobs", "--config", config, "--data-dir", tmp_path / "elsewhere")
+            shown = cli("jobs", arn, "--config", config)
+    assert listing.returncode == 0, listing.stderr
+    assert any(line.startswith(job_id(arn)) and "Completed" in line
+               for line in listing.stdout.splitlines())
+    assert shown.returncode == 0 and "status     Completed" in shown.stdout

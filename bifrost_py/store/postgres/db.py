@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bifrost_py.store.postgres.migrations import MIGRATIONS
 from bifrost_py.store.postgres.schema import migrate, schema_version
@@ -29,6 +30,8 @@ from bifrost_py.store.sql.database import Cursor, Dialect, Params
 
 T = TypeVar("T")
 RETRIES = 30
+# Long enough for a database started beside the server (docker compose) to come up.
+CONNECT_SECONDS = 30.0
 
 POSTGRES = Dialect(
     name="postgresql",
@@ -70,10 +73,12 @@ class PostgresDatabase:
 
     dialect = POSTGRES
 
-    def __init__(self, url: str, schema: str | None = None, pool_size: int = 10) -> None:
+    def __init__(self, url: str, schema: str | None = None, pool_size: int = 10,
+                 connect_seconds: float = CONNECT_SECONDS) -> None:
         self.url = url
         self.schema = schema
         self.pool_size = pool_size
+        self.connect_seconds = connect_seconds
         self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] | None = None
         self._threads: ThreadPoolExecutor | None = None
 
@@ -137,7 +142,12 @@ class PostgresDatabase:
             kwargs={"autocommit": True, "row_factory": dict_row, **options},
             configure=_configure)
         pool = self._pool
-        await self._run(lambda: pool.open(wait=True, timeout=30))
+        try:
+            await self._run(lambda: pool.open(wait=True, timeout=self.connect_seconds))
+        except PoolTimeout:
+            await self.close()
+            raise RuntimeError(f"could not connect to PostgreSQL at {where(self.url)} in "
+                               f"{self.connect_seconds:g} s") from None
 
     def _migrate(self) -> None:
         self._with_connection(lambda conn: migrate(conn, self.schema, MIGRATIONS))
@@ -148,6 +158,13 @@ class PostgresDatabase:
     async def _run(self, call: Callable[[], T]) -> T:
         assert self._threads is not None, "database is closed"
         return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+
+def where(url: str) -> str:
+    """The server and database a URL names, without its password."""
+    parts = conninfo_to_dict(url)
+    return (f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}"
+            f"/{parts.get('dbname', '')}")
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
