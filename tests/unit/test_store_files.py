@@ -1,0 +1,99 @@
+"""The OpenAI dialect's files and uploads on each store, assembled as the server assembles it:
+parts completing into a file, cancelled and overdue uploads freeing their parts, files paged
+newest first and gone to their tenant once deleted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bifrost_py.domain.file_uploads import CANCELLED, COMPLETED
+from bifrost_py.errors import InvalidRequestError, NotFoundError
+from bifrost_py.store.postgres.store import PostgresStore
+from bifrost_py.store.sql.store import SqlStore
+from bifrost_py.store.sqlite.store import SqliteStore
+from tests.postgres import STORES, fresh_database
+
+Test = Callable[[SqlStore], Awaitable[None]]
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    if request.param == "sqlite":
+        yield SqliteStore(tmp_path / "data")
+        return
+    with fresh_database() as url:
+        yield PostgresStore(url, tmp_path / "data")
+
+
+def run(store: SqlStore, test: Test) -> None:
+    async def main() -> None:
+        store.local_files(auto_create_buckets=True, max_object_size=2**30)
+        store.file_uploads()
+        await store.open()
+        try:
+            await test(store)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+async def body(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def contents(store: SqlStore, tenant: str, file_id: str) -> bytes:
+    files = store.file_store()
+    return b"".join([c async for c in files.read(await files.get(tenant, file_id))])
+
+
+def test_parts_complete_into_a_file_in_the_order_given(store: SqlStore) -> None:
+    async def test(store: SqlStore) -> None:
+        uploads = store.file_uploads()
+        upload = await uploads.create("t", "in.jsonl", "batch", 6, "text/jsonl", None)
+        parts = [await uploads.add_part(upload, await store.blobs.write(
+            body(data), max_size=100, inline=False)) for data in (b"abc", b"def", b"xyz")]
+        assert await uploads.uploaded_bytes(upload.upload_id) == 9
+        done, file = await uploads.complete(upload, [parts[1], parts[0]])
+        assert done.status == COMPLETED and await contents(store, "t", file.file_id) == b"defabc"
+        with pytest.raises(InvalidRequestError):
+            await uploads.pending("t", upload.upload_id)
+        with pytest.raises(NotFoundError):
+            await store.file_store().get("other", file.file_id)
+
+    run(store, test)
+
+
+def test_a_cancelled_upload_takes_no_more_parts(store: SqlStore) -> None:
+    async def test(store: SqlStore) -> None:
+        uploads = store.file_uploads()
+        upload = await uploads.create("t", "in.jsonl", "batch", 3, "text/jsonl", None)
+        await uploads.add_part(upload, await store.blobs.write(body(b"abc"), max_size=100,
+                                                               inline=False))
+        assert (await uploads.cancel(upload)).status == CANCELLED
+        assert await uploads.parts(upload.upload_id) == []
+        with pytest.raises(InvalidRequestError):
+            await uploads.add_part(upload, await store.blobs.write(body(b"d"), max_size=100,
+                                                                   inline=False))
+
+    run(store, test)
+
+
+def test_files_page_newest_first_and_a_deleted_one_is_gone(store: SqlStore) -> None:
+    async def test(store: SqlStore) -> None:
+        files = store.file_store()
+        made = [await files.write("t", f"f{i}.jsonl", "batch", body(b"x" * i))
+                for i in range(1, 4)]
+        page = await files.page("t", "batch", None, 10, ascending=False)
+        assert {f.file_id for f in page} == {f.file_id for f in made}
+        assert [f.created_at for f in page] == sorted((f.created_at for f in page), reverse=True)
+        await files.delete("t", made[0].file_id)
+        with pytest.raises(NotFoundError):
+            await files.get("t", made[0].file_id)
+        assert await contents(store, "t", made[2].file_id) == b"xxx"
+
+    run(store, test)
