@@ -22,18 +22,21 @@ from bifrost_py.errors import (
     TooManyTagsException,
     ValidationException,
 )
+from bifrost_py.ports.leases import LeaseLost
 from bifrost_py.store.sqlite.db import Database
 
 MAX_TAGS = 200
 # Records when a job first had a status; json_insert leaves a status already recorded alone.
 _EVENT = "events = json_insert(coalesce(events, '{}'), ?, ?)"
 SUMMARY_CACHE = 20_000
-_ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
+ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
 
 
 class JobStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, fences: dict[str, int] | None = None) -> None:
         self.db = db
+        # job id -> fencing token of the jobs whose leases this replica holds (leases.py)
+        self.fences = fences if fences is not None else {}
         # job id -> (lastModifiedTime, summary), least recently listed first
         self._summaries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
@@ -49,7 +52,7 @@ class JobStore:
                 if row:
                     return job_from_row(row)
             busy = conn.execute(f"SELECT 1 FROM jobs WHERE tenant = ? AND name = ? AND status "
-                                f"NOT IN ({_ENDED_SQL})", (job.tenant, job.name)).fetchone()
+                                f"NOT IN ({ENDED_SQL})", (job.tenant, job.name)).fetchone()
             if busy:
                 raise ConflictException(f"A job named {job.name} is already in progress.")
             if max_in_flight:
@@ -151,7 +154,7 @@ class JobStore:
         runner asks on every wake-up, so this reads three columns, not whole jobs."""
         rows = await self.db.fetchall(
             f"SELECT job_id, provider, stop_requested FROM jobs WHERE status NOT IN "
-            f"({_ENDED_SQL}) ORDER BY submit_time")
+            f"({ENDED_SQL}) ORDER BY submit_time")
         return [(r["job_id"], r["provider"], bool(r["stop_requested"])) for r in rows]
 
     async def update(self, job_id: str, **fields: Any) -> None:
@@ -173,12 +176,19 @@ class JobStore:
             assignments.append(_EVENT)
             values += [_event_path(status), now]
 
+        fence = self.fences.get(job_id)
+
         def write(conn: sqlite3.Connection) -> None:
+            if fence is not None:
+                row = conn.execute("SELECT lease_token FROM jobs WHERE job_id = ?",
+                                   (job_id,)).fetchone()
+                if row is None or row[0] != fence:
+                    raise LeaseLost(job_id)
             if status in ENDED:
                 # The end, once, in the same transaction: an outbox a restart cannot lose.
                 conn.execute(f"INSERT INTO job_events (event_id, job_id, status, created) SELECT "
                              f"?, job_id, ?, ? FROM jobs WHERE job_id = ? AND status NOT IN "
-                             f"({_ENDED_SQL})", (new_event_id(), status, now, job_id))
+                             f"({ENDED_SQL})", (new_event_id(), status, now, job_id))
             conn.execute(f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?",
                          [*values, job_id])
 
@@ -254,7 +264,7 @@ def _event_path(status: str) -> str:
 
 def _check_in_flight(conn: sqlite3.Connection, tenant: str, limit: int) -> None:
     count = conn.execute(f"SELECT count(*) FROM jobs WHERE tenant = ? AND status NOT IN "
-                         f"({_ENDED_SQL})", (tenant,)).fetchone()[0]
+                         f"({ENDED_SQL})", (tenant,)).fetchone()[0]
     if count >= limit:
         raise ServiceQuotaExceededException(
             f"{count} jobs are already submitted or in progress, the most this server allows "

@@ -12,11 +12,13 @@ from pathlib import Path
 
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.store.blobs.disk import BlobStore
+from bifrost_py.store.spools.disk import DiskSpools
 from bifrost_py.store.sqlite.bucket_owners import BucketOwners
 from bifrost_py.store.sqlite.db import Database
 from bifrost_py.store.sqlite.file_store import SqliteFileStore
 from bifrost_py.store.sqlite.file_uploads import SqliteFileUploads
 from bifrost_py.store.sqlite.jobs import JobStore
+from bifrost_py.store.sqlite.leases import SqliteLeases, forget_leases
 from bifrost_py.store.sqlite.multipart import Uploads
 from bifrost_py.store.sqlite.objects import ObjectStore, referenced_blobs
 from bifrost_py.store.sqlite.outbox import SqliteOutbox
@@ -29,7 +31,8 @@ class SqliteStore:
         self.data_dir = data_dir
         self.db = Database(data_dir / "bifrost.sqlite3")
         self.blobs = BlobStore(data_dir, fsync=fsync)
-        self.jobs = JobStore(self.db)
+        self.fences: dict[str, int] = {}
+        self.jobs = JobStore(self.db, self.fences)
         self.outbox = SqliteOutbox(self.db)
         self._databases = [self.db]
         self._objects: list[ObjectStore] = []
@@ -67,6 +70,12 @@ class SqliteStore:
             self._owners = BucketOwners(self.db)
         return self._owners
 
+    def leases(self, replica: str, lease_seconds: float) -> SqliteLeases:
+        return SqliteLeases(self.db, self.fences, replica, lease_seconds)
+
+    def spools(self, work_dir: Path) -> DiskSpools:
+        return DiskSpools(work_dir)
+
     async def open_jobs_readonly(self) -> None:
         """Only the jobs, read-only: for a command run beside a server using the same data."""
         await self.db.open_readonly()
@@ -75,6 +84,8 @@ class SqliteStore:
         self.blobs.open()
         for db in self._databases:
             await db.open()
+        # One server has this database to itself: the leases a crashed run held are its own.
+        await forget_leases(self.db)
         if self._file_uploads is not None:
             # Before the sweep: it then removes the parts of uploads that expired while down.
             await self._file_uploads.expire_overdue()

@@ -1,0 +1,188 @@
+"""Job leases, fencing and spools kept in the store, as replicas sharing one database use them.
+
+Two replicas are two sets of leases over one database, each with its own fencing tokens, as two
+processes would hold them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from bifrost_py.domain.jobs import COMPLETED, IN_PROGRESS, SUBMITTED, Job
+from bifrost_py.jobs.runner import Runner
+from bifrost_py.ports.leases import LeaseLost
+from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sqlite.jobs import JobStore
+from bifrost_py.store.sqlite.leases import SqliteLeases
+from bifrost_py.store.sqlite.records import StoredSpools
+
+
+class Replica:
+    def __init__(self, db: Database, name: str, lease_seconds: float = 30.0) -> None:
+        self.fences: dict[str, int] = {}
+        self.jobs = JobStore(db, self.fences)
+        self.leases = SqliteLeases(db, self.fences, name, lease_seconds)
+        self.spools = StoredSpools(db, self.fences)
+
+
+def run(tmp_path: Path, test: Callable[[Database], Awaitable[None]]) -> None:
+    async def main() -> None:
+        db = Database(tmp_path / "bifrost.sqlite3")
+        await db.open()
+        try:
+            await test(db)
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+
+
+def job(job_id: str, provider: str = "local", submitted: float = 0.0) -> Job:
+    now = submitted or time.time()
+    return Job(job_id, f"arn:aws:bedrock:us-west-2:123456789012:model-invocation-job/{job_id}",
+               f"name-{job_id}", provider, "m", "arn:aws:iam::123456789012:role/r", SUBMITTED,
+               now, now, {"s3InputDataConfig": {"s3Uri": "s3://b/in.jsonl"}},
+               {"s3OutputDataConfig": {"s3Uri": "s3://b/out/"}})
+
+
+def test_claims_take_the_oldest_unheld_jobs_of_a_provider_up_to_the_limit(tmp_path: Path) -> None:
+    async def test(db: Database) -> None:
+        a, b = Replica(db, "a"), Replica(db, "b")
+        for n, provider in enumerate(["local", "local", "openai", "local"]):
+            await a.jobs.create(job(f"j{n}", provider, submitted=1000.0 + n), [])
+        assert await a.leases.claim("local", 2) == ["j0", "j1"]
+        assert await b.leases.claim("local", 5) == ["j3"]
+        assert await b.leases.claim("local", 5) == []
+        await a.jobs.update("j2", status=COMPLETED)
+        assert await b.leases.claim("openai", 5) == []
+
+    run(tmp_path, test)
+
+
+def test_a_lapsed_lease_passes_to_another_replica_and_fences_off_the_first(tmp_path: Path,
+                                                                            ) -> None:
+    async def test(db: Database) -> None:
+        a, b = Replica(db, "a", lease_seconds=0.2), Replica(db, "b")
+        await a.jobs.create(job("j"), [])
+        assert await a.leases.claim("local", 1) == ["j"]
+        await a.jobs.update("j", status=IN_PROGRESS)
+        assert await b.leases.claim("local", 1) == []
+        await asyncio.sleep(0.3)
+        assert await b.leases.claim("local", 1) == ["j"]
+        assert b.fences["j"] == a.fences["j"] + 1
+        with pytest.raises(LeaseLost):
+            await a.jobs.update("j", status=COMPLETED)
+        assert await a.leases.renew(["j"]) == set()
+        assert "j" not in a.fences
+        assert await b.leases.renew(["j"]) == {"j"}
+        await b.jobs.update("j", status=COMPLETED)
+        assert (await b.jobs.get("j")).status == COMPLETED
+
+    run(tmp_path, test)
+
+
+def test_a_released_job_is_claimed_at_once_and_renewal_keeps_a_lease(tmp_path: Path) -> None:
+    async def test(db: Database) -> None:
+        a, b = Replica(db, "a", lease_seconds=0.3), Replica(db, "b")
+        await a.jobs.create(job("j"), [])
+        await a.leases.claim("local", 1)
+        for _ in range(4):
+            await asyncio.sleep(0.1)
+            assert await a.leases.renew(["j"]) == {"j"}
+        assert await b.leases.claim("local", 1) == []
+        await a.leases.release(["j"])
+        assert await b.leases.claim("local", 1) == ["j"]
+
+    run(tmp_path, test)
+
+
+def test_stored_spools_resume_where_they_stopped_and_keep_input_order(tmp_path: Path) -> None:
+    async def test(db: Database) -> None:
+        a = Replica(db, "a")
+        the_job = job("j")
+        await a.jobs.create(the_job, [])
+        await a.leases.claim("local", 1)
+        first, second = await a.spools.open(the_job, 2)
+        first.append(3, True, 5, 7, b'{"n": 3}\n')
+        first.append(1, False, 0, 0, b'{"n": 1}')
+        second.append(1, True, 1, 1, b'{"m": 1}\n')
+        await first.close()
+        await second.close()
+        again, _ = await a.spools.open(the_job, 2)
+        assert again.done == {1, 3}
+        assert (again.tally.success, again.tally.errors, again.tally.input_tokens) == (1, 1, 5)
+        assert b"".join([c async for c in again.outputs()]) == b'{"n": 1}\n{"n": 3}\n'
+        assert b"".join([c async for c in again.outputs(ok=True)]) == b'{"n": 3}\n'
+        again.append(3, False, 0, 0, b'{"twice": true}')
+        await again.flush()
+        assert b"".join([c async for c in again.outputs(ok=True)]) == b'{"n": 3}\n'
+        await a.spools.remove(the_job)
+        assert (await a.spools.open(the_job, 1))[0].done == set()
+
+    run(tmp_path, test)
+
+
+def test_a_replica_that_lost_the_job_writes_none_of_its_answers(tmp_path: Path) -> None:
+    async def test(db: Database) -> None:
+        a, b = Replica(db, "a", lease_seconds=0.1), Replica(db, "b")
+        the_job = job("j")
+        await a.jobs.create(the_job, [])
+        await a.leases.claim("local", 1)
+        [stale] = await a.spools.open(the_job, 1)
+        stale.append(1, True, 1, 1, b'{"from": "a"}')
+        await asyncio.sleep(0.2)
+        await b.leases.claim("local", 1)
+        with pytest.raises(LeaseLost):
+            await stale.flush()
+        [fresh] = await b.spools.open(the_job, 1)
+        assert fresh.done == set()
+
+    run(tmp_path, test)
+
+
+class Recorder:
+    """An executor that works on a job until told to stop, noting which replica ran it."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+
+    async def run(self, job: Job, stop: asyncio.Event) -> None:
+        self.log.append(self.name)
+        await asyncio.Event().wait()
+
+
+def test_a_runner_cut_off_from_the_store_stops_its_job_before_another_takes_it(
+        tmp_path: Path) -> None:
+    async def test(db: Database) -> None:
+        log: list[str] = []
+        a, b = Replica(db, "a", lease_seconds=0.9), Replica(db, "b", lease_seconds=0.9)
+        await a.jobs.create(job("j"), [])
+        first = Runner(a.jobs, a.leases, {"local": Recorder("a", log)}, {}, 0.9, 0.05)
+        second = Runner(b.jobs, b.leases, {"local": Recorder("b", log)}, {}, 0.9, 0.05)
+        first.start()
+        await asyncio.sleep(0.3)
+        second.start()
+        await asyncio.sleep(1.5)
+        assert log == ["a"], "a live replica keeps its job"
+
+        async def cut_off(*args: object) -> set[str]:
+            raise ConnectionError("the database is unreachable")
+
+        a.leases.renew = a.leases.claim = cut_off  # type: ignore[assignment, method-assign]
+        overlap = False
+        for _ in range(60):
+            await asyncio.sleep(0.05)
+            overlap = overlap or ("j" in first._running and "j" in second._running)
+        assert log == ["a", "b"]
+        assert not overlap, "never both at once"
+        assert "j" not in first._running
+        await first.stop()
+        await second.stop()
+
+    run(tmp_path, test)
