@@ -31,6 +31,7 @@ from bifrost_py.jobs.dialects.base import Dialect
 from bifrost_py.jobs.dialects.bedrock import BedrockDialect
 from bifrost_py.jobs.dialects.openai import OpenAIDialect
 from bifrost_py.jobs.endings import Endings
+from bifrost_py.jobs.heartbeat import Heartbeat
 from bifrost_py.jobs.local import LocalJobs
 from bifrost_py.jobs.remote import RemoteJobs
 from bifrost_py.jobs.routing import Routing
@@ -76,11 +77,14 @@ class Server:
         self.observer = Observer(self.metrics)
         self.store = new_store(config)
         self.providers = providers(config, self.store, self.metrics)
-        leases = self.store.leases(replica_id(config), config.server.job_lease_seconds)
+        replica, lease_seconds = replica_id(config), config.server.job_lease_seconds
+        leases = self.store.leases(replica, lease_seconds)
         self.runner = Runner(self.store.jobs, leases, self.providers.executors,
-                             self.providers.limits, config.server.job_lease_seconds)
+                             self.providers.limits, lease_seconds)
         self.dispatcher = Dispatcher(config, Endings(config, self.store.jobs), self.store.outbox)
         self.guard = Guard(config)
+        self.heartbeat = Heartbeat(self.store.replicas(), replica, lease_seconds / 3,
+                                   self.guard.share_among)
         routing = Routing(config)
         plane = ControlPlane(config, self.store.jobs, self.runner.wake)
         self.s3 = S3App(config, self.providers.files, routing, self.guard,
@@ -97,10 +101,12 @@ class Server:
     async def open(self) -> None:
         await self.store.open()
         self.runner.start()
+        self.heartbeat.start()
         self.dispatcher.start()
 
     async def close(self) -> None:
         await self.runner.stop()
+        await self.heartbeat.stop()
         await self.dispatcher.stop()
         for close in self.providers.closers:
             await close()

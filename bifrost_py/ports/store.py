@@ -12,6 +12,7 @@ from bifrost_py.ports.jobs import JobRepository
 from bifrost_py.ports.leases import Leases
 from bifrost_py.ports.outbox import Outbox
 from bifrost_py.ports.passthrough import BucketOwnership
+from bifrost_py.ports.replicas import Replicas
 from bifrost_py.ports.spools import Spools
 
 
@@ -41,6 +42,8 @@ class Store(Protocol):
 
     def leases(self, replica: str, lease_seconds: float) -> Leases:
         """This replica's hold on the jobs it runs; the job and spool writes check it."""
+
+    def replicas(self) -> Replicas: ...
 
     def spools(self, work_dir: Path) -> Spools:
         """Where jobs keep their answers until they end: beside the server (`work_dir`) when

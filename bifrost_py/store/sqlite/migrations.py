@@ -185,9 +185,13 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     """,
     # 10: jobs leased to one replica at a time, with a fencing token every write of the job's
-    # progress is checked against; and each record's answer, kept here when replicas share the
-    # store so that another replica can take a job over where it was.
+    # progress is checked against; each record's answer, kept here when replicas share the store
+    # so that another replica can take a job over where it was; and the replicas' heartbeats.
     """
+    CREATE TABLE replicas (
+        replica_id     TEXT PRIMARY KEY,
+        seen           REAL NOT NULL
+    ) WITHOUT ROWID;
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_expires REAL;
     ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;

@@ -22,6 +22,7 @@ from bifrost_py.store.sqlite.leases import SqliteLeases, forget_leases
 from bifrost_py.store.sqlite.multipart import Uploads
 from bifrost_py.store.sqlite.objects import ObjectStore, referenced_blobs
 from bifrost_py.store.sqlite.outbox import SqliteOutbox
+from bifrost_py.store.sqlite.replicas import SqliteReplicas
 
 log = logging.getLogger("bifrost_py.store")
 
@@ -72,6 +73,9 @@ class SqliteStore:
 
     def leases(self, replica: str, lease_seconds: float) -> SqliteLeases:
         return SqliteLeases(self.db, self.fences, replica, lease_seconds)
+
+    def replicas(self) -> SqliteReplicas:
+        return SqliteReplicas(self.db)
 
     def spools(self, work_dir: Path) -> DiskSpools:
         return DiskSpools(work_dir)

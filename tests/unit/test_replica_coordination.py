@@ -7,19 +7,26 @@ processes would hold them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from bifrost_py.config import KeyConfig, load_config
 from bifrost_py.domain.jobs import COMPLETED, IN_PROGRESS, SUBMITTED, Job
+from bifrost_py.errors import ThrottlingException
 from bifrost_py.jobs.runner import Runner
 from bifrost_py.ports.leases import LeaseLost
 from bifrost_py.store.sqlite.db import Database
 from bifrost_py.store.sqlite.jobs import JobStore
 from bifrost_py.store.sqlite.leases import SqliteLeases
 from bifrost_py.store.sqlite.records import StoredSpools
+from bifrost_py.store.sqlite.replicas import SqliteReplicas
+from bifrost_py.wire.auth.credentials import Caller
+from bifrost_py.wire.auth.guard import Guard
 
 
 class Replica:
@@ -186,3 +193,37 @@ def test_a_runner_cut_off_from_the_store_stops_its_job_before_another_takes_it(
         await second.stop()
 
     run(tmp_path, test)
+
+
+def test_heartbeats_count_the_live_replicas(tmp_path: Path) -> None:
+    async def test(db: Database) -> None:
+        replicas = SqliteReplicas(db)
+        assert await replicas.beat("a", ttl=0.3) == 1
+        assert await replicas.beat("b", ttl=0.3) == 2
+        await asyncio.sleep(0.4)
+        assert await replicas.beat("b", ttl=0.3) == 1, "a fell silent"
+        assert await replicas.beat("a", ttl=0.3) == 2
+        await replicas.leave("a")
+        assert await replicas.beat("b", ttl=0.3) == 1
+
+    run(tmp_path, test)
+
+
+def test_each_replica_admits_its_share_of_a_keys_rate() -> None:
+    config = load_config(overrides={"requests_per_second_per_key": 10.0}, env={})
+    config = dataclasses.replace(config, keys=[KeyConfig("AKIAEXAMPLEEXAMPLE01", "s", "t")])
+    guard = Guard(config)
+    caller = Caller(guard.keys["AKIAEXAMPLEEXAMPLE01"])
+
+    def admitted() -> int:
+        guard._buckets.clear()
+        count = 0
+        with contextlib.suppress(ThrottlingException):
+            for _ in range(100):
+                guard.throttle(caller, "bedrock")
+                count += 1
+        return count
+
+    assert admitted() == 20, "bursts of twice the rate"
+    guard.share_among(4)
+    assert admitted() == 5
