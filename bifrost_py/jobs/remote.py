@@ -43,7 +43,6 @@ from bifrost_py.jobs.upstream_lines import (
     CustomIds,
     Line,
     Sent,
-    SentOrder,
     native,
     request_line,
 )
@@ -103,7 +102,7 @@ class RemoteJobs:
                 if request is not None:
                     requests.write(request[1])
                     order.append(request[0])
-        SentOrder(self._order_path(job)).write(order)
+        await self.spools.write_order(job, order)
         count = len(order)
         local = counts_of(spools, count + sum(s.tally.processed for s in spools))
         for spool in spools:
@@ -199,7 +198,7 @@ class RemoteJobs:
     async def _sent(self, job: Job, dialect: Dialect, inputs: list[ObjectInfo]) -> Sent:
         """The input lines that went upstream, with the ids assigned exactly as when the
         requests were written."""
-        sent = Sent(order=SentOrder(self._order_path(job)).read())
+        sent = Sent(order=await self.spools.read_order(job))
         ids = CustomIds()
         async for input_index, line_no, line in self._lines(dialect, inputs):
             found = native(self.api, line)
@@ -222,9 +221,6 @@ class RemoteJobs:
     async def _remove_work(self, job: Job) -> None:
         await self.spools.remove(job)
         remove_work(self.work_dir, job)
-
-    def _order_path(self, job: Job) -> Path:
-        return self.work_dir / job.job_id / "sent.jsonl"
 
 
 def _merged(upstream: Upstream, counts: Counts) -> Counts:

@@ -59,5 +59,12 @@ class Spools(Protocol):
     async def open(self, job: Job, count: int) -> list[Spool]:
         """The spools of a job with `count` input files, holding what was answered before."""
 
+    async def write_order(self, job: Job, custom_ids: list[str]) -> None:
+        """Keep the custom ids of a job's requests in the order they went upstream, for
+        providers that answer by place rather than by id."""
+
+    async def read_order(self, job: Job) -> list[str]:
+        """The ids `write_order` kept; none if it never ran."""
+
     async def remove(self, job: Job) -> None:
-        """Drop a job's spools, once its outputs are written."""
+        """Drop a job's spools and order, once its outputs are written."""

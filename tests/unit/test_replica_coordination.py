@@ -20,6 +20,7 @@ from bifrost_py.domain.jobs import COMPLETED, IN_PROGRESS, SUBMITTED, Job
 from bifrost_py.errors import ThrottlingException
 from bifrost_py.jobs.runner import Runner
 from bifrost_py.ports.leases import LeaseLost
+from bifrost_py.store.spools.disk import DiskSpools
 from bifrost_py.store.sqlite.db import Database
 from bifrost_py.store.sqlite.jobs import JobStore
 from bifrost_py.store.sqlite.leases import SqliteLeases
@@ -227,3 +228,21 @@ def test_each_replica_admits_its_share_of_a_keys_rate() -> None:
     assert admitted() == 20, "bursts of twice the rate"
     guard.share_among(4)
     assert admitted() == 5
+
+
+@pytest.mark.parametrize("kind", ["disk", "stored"])
+def test_the_order_requests_went_upstream_in_is_kept_until_the_job_is_removed(
+        tmp_path: Path, kind: str) -> None:
+    async def test(db: Database) -> None:
+        a = Replica(db, "a")
+        spools = a.spools if kind == "stored" else DiskSpools(tmp_path / "jobs")
+        the_job = job("j")
+        await a.jobs.create(the_job, [])
+        assert await spools.read_order(the_job) == []
+        ids = ["line-0-1", 'odd "id"\nwith a newline', "é"]
+        await spools.write_order(the_job, ids)
+        assert await spools.read_order(the_job) == ids
+        await spools.remove(the_job)
+        assert await spools.read_order(the_job) == []
+
+    run(tmp_path, test)

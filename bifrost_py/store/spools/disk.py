@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import orjson
+
 from bifrost_py.domain.jobs import Job
 from bifrost_py.ports.spools import Spool, Tally
 
@@ -78,7 +80,7 @@ class DiskSpool:
 
 
 class DiskSpools:
-    """`{work_dir}/{job id}/{input index}.spool`."""
+    """`{work_dir}/{job id}/{input index}.spool`, and `sent.jsonl` beside them."""
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
@@ -87,9 +89,23 @@ class DiskSpools:
         return [DiskSpool.open(self.work_dir / job.job_id / f"{index}.spool")
                 for index in range(count)]
 
+    async def write_order(self, job: Job, custom_ids: list[str]) -> None:
+        self._order(job).parent.mkdir(parents=True, exist_ok=True)
+        self._order(job).write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in custom_ids))
+
+    async def read_order(self, job: Job) -> list[str]:
+        path = self._order(job)
+        if not path.exists():
+            return []
+        with open(path, "rb") as f:
+            return [orjson.loads(line) for line in f if line.strip()]
+
     async def remove(self, job: Job) -> None:
         directory = self.work_dir / job.job_id
-        for path in directory.glob("*.spool"):
-            path.unlink()
+        for path in [*directory.glob("*.spool"), self._order(job)]:
+            path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             directory.rmdir()
+
+    def _order(self, job: Job) -> Path:
+        return self.work_dir / job.job_id / "sent.jsonl"

@@ -205,5 +205,11 @@ MIGRATIONS: list[str] = [
         output         BLOB NOT NULL,
         PRIMARY KEY (job_id, input_index, line_no)
     ) WITHOUT ROWID;
+    CREATE TABLE job_sent (
+        job_id         TEXT NOT NULL,
+        position       INTEGER NOT NULL,
+        custom_id      TEXT NOT NULL,
+        PRIMARY KEY (job_id, position)
+    ) WITHOUT ROWID;
     """,
 ]

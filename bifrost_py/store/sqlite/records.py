@@ -53,11 +53,7 @@ class StoredSpool:
         fence = self.fences.get(self.job_id)
 
         def write(conn: sqlite3.Connection) -> None:
-            if fence is not None:
-                row = conn.execute("SELECT lease_token FROM jobs WHERE job_id = ?",
-                                   (self.job_id,)).fetchone()
-                if row is None or row[0] != fence:
-                    raise LeaseLost(self.job_id)
+            check_fence(conn, self.job_id, fence)
             conn.executemany(
                 "INSERT INTO job_records (job_id, input_index, line_no, ok, input_tokens, "
                 "output_tokens, output) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -94,6 +90,34 @@ class StoredSpools:
             await spool.load()
         return list(spools)
 
+    async def write_order(self, job: Job, custom_ids: list[str]) -> None:
+        fence = self.fences.get(job.job_id)
+
+        def write(conn: sqlite3.Connection) -> None:
+            check_fence(conn, job.job_id, fence)
+            conn.execute("DELETE FROM job_sent WHERE job_id = ?", (job.job_id,))
+            conn.executemany("INSERT INTO job_sent (job_id, position, custom_id) VALUES "
+                             "(?, ?, ?)", [(job.job_id, n, i) for n, i in enumerate(custom_ids)])
+
+        await self.db.transaction(write)
+
+    async def read_order(self, job: Job) -> list[str]:
+        rows = await self.db.fetchall("SELECT custom_id FROM job_sent WHERE job_id = ? "
+                                      "ORDER BY position", (job.job_id,))
+        return [row[0] for row in rows]
+
     async def remove(self, job: Job) -> None:
-        await self.db.transaction(lambda conn: conn.execute(
-            "DELETE FROM job_records WHERE job_id = ?", (job.job_id,)))
+        def remove(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM job_records WHERE job_id = ?", (job.job_id,))
+            conn.execute("DELETE FROM job_sent WHERE job_id = ?", (job.job_id,))
+
+        await self.db.transaction(remove)
+
+
+def check_fence(conn: sqlite3.Connection, job_id: str, fence: int | None) -> None:
+    """Refuse a write for a job leased with `fence` once another replica holds it."""
+    if fence is None:
+        return
+    row = conn.execute("SELECT lease_token FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    if row is None or row[0] != fence:
+        raise LeaseLost(job_id)
