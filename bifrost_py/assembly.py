@@ -7,6 +7,8 @@ or anthropic packages at start-up.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,7 @@ from bifrost_py.jobs.dialects.base import Dialect
 from bifrost_py.jobs.dialects.bedrock import BedrockDialect
 from bifrost_py.jobs.dialects.openai import OpenAIDialect
 from bifrost_py.jobs.endings import Endings
+from bifrost_py.jobs.heartbeat import Heartbeat
 from bifrost_py.jobs.local import LocalJobs
 from bifrost_py.jobs.remote import RemoteJobs
 from bifrost_py.jobs.routing import Routing
@@ -75,9 +78,14 @@ class Server:
         self.observer = Observer(self.metrics)
         self.store = new_store(config)
         self.providers = providers(config, self.store, self.metrics)
-        self.runner = Runner(self.store.jobs, self.providers.executors, self.providers.limits)
+        replica, lease_seconds = replica_id(config), config.server.job_lease_seconds
+        leases = self.store.leases(replica, lease_seconds)
+        self.runner = Runner(self.store.jobs, leases, self.providers.executors,
+                             self.providers.limits, lease_seconds)
         self.dispatcher = Dispatcher(config, Endings(config, self.store.jobs), self.store.outbox)
         self.guard = Guard(config)
+        self.heartbeat = Heartbeat(self.store.replicas(), replica, lease_seconds / 3,
+                                   self.guard.share_among)
         routing = Routing(config)
         plane = ControlPlane(config, self.store.jobs, self.runner.wake)
         self.s3 = S3App(config, self.providers.files, routing, self.guard,
@@ -94,14 +102,21 @@ class Server:
     async def open(self) -> None:
         await self.store.open()
         self.runner.start()
+        self.heartbeat.start()
         self.dispatcher.start()
 
     async def close(self) -> None:
         await self.runner.stop()
+        await self.heartbeat.stop()
         await self.dispatcher.stop()
         for close in self.providers.closers:
             await close()
         await self.store.close()
+
+
+def replica_id(config: Config) -> str:
+    """The configured name, else one no other live process has: host name and process id."""
+    return config.server.replica_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def new_store(config: Config) -> Store:
@@ -130,6 +145,7 @@ class _Build:
         self.metrics = metrics
         self.built = Providers()
         self.work_dir = config.data_path / "jobs"
+        self.spools = store.spools(self.work_dir)
         self.max_records = config.server.max_records_per_job
         local = config.providers.local
         self.local = store.local_files(local.auto_create_buckets, local.max_object_size)
@@ -150,8 +166,8 @@ class _Build:
         api = self.metered(name, api)
         self.built.files[name] = files
         self.built.executors[name] = RemoteJobs(api, self.store.jobs, self.dialects(files),
-                                                self.work_dir, settings.poll_interval,
-                                                self.max_records)
+                                                self.spools, self.work_dir,
+                                                settings.poll_interval, self.max_records)
         self.built.closers.append(api.aclose)
 
     def mirrored(self, name: str, mirror: FileMirror) -> Files:
@@ -164,7 +180,7 @@ def _local(build: _Build, name: str, settings: LocalConfig) -> None:
     # Every local instance keeps its files in the one embedded store; each runs its own jobs.
     build.built.files[name] = build.local
     build.built.executors[name] = LocalJobs(settings, build.store.jobs,
-                                            build.dialects(build.local), build.work_dir,
+                                            build.dialects(build.local), build.spools,
                                             build.max_records, make_backend)
     build.built.limits[name] = settings.max_concurrent_jobs
 
@@ -206,8 +222,8 @@ def _bedrock(build: _Build, name: str, settings: BedrockConfig) -> None:
     built.executors[name] = ByDialect({
         BEDROCK: DelegatedJobs(MeteredDelegatedAPI(api, name, build.metrics), store.jobs,
                                settings.poll_interval),
-        OPENAI: RemoteJobs(records, store.jobs, build.dialects(build.local), build.work_dir,
-                           settings.poll_interval, build.max_records)})
+        OPENAI: RemoteJobs(records, store.jobs, build.dialects(build.local), build.spools,
+                           build.work_dir, settings.poll_interval, build.max_records)})
     built.s3_proxies[name] = S3Proxy(endpoint, ProxyTenancy(owners))
     built.closers += [api.aclose, endpoint.aclose]
 

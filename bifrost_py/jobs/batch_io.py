@@ -14,8 +14,8 @@ from bifrost_py.domain.jobs import Counts, Job, parse_s3_uri
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.tenancy import stored_bucket
 from bifrost_py.errors import AwsError
-from bifrost_py.jobs.spool import Spool
 from bifrost_py.ports.files import Objects
+from bifrost_py.ports.spools import Spool
 
 
 class JobFailed(Exception):
@@ -77,10 +77,6 @@ def job_location(job: Job, uri: str) -> tuple[str, str]:
     """The stored bucket and the key of an s3:// URI of a job: in its tenant's buckets."""
     bucket, key = parse_s3_uri(uri)
     return stored_bucket(job.tenant, bucket), key
-
-
-def open_spools(work_dir: Path, job: Job, count: int) -> list[Spool]:
-    return [Spool.open(work_dir / job.job_id / f"{index}.spool") for index in range(count)]
 
 
 def remove_work(work_dir: Path, job: Job) -> None:

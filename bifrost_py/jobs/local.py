@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from bifrost_py.config import BackendSettings, LocalConfig
 from bifrost_py.domain.jobs import (
@@ -35,14 +34,12 @@ from bifrost_py.jobs.batch_io import (
     counts_of,
     find_inputs,
     numbered_lines,
-    open_spools,
-    remove_work,
 )
 from bifrost_py.jobs.dialects.base import Dialect, Item, Written
 from bifrost_py.jobs.lifecycle import fail, prepared
-from bifrost_py.jobs.spool import Spool
 from bifrost_py.ports.backends import Backend, BackendError
 from bifrost_py.ports.jobs import JobRepository
+from bifrost_py.ports.spools import Spool, Spools
 from bifrost_py.ports.upstream import Result
 
 PROGRESS_INTERVAL = 0.5
@@ -50,21 +47,21 @@ PROGRESS_INTERVAL = 0.5
 
 class LocalJobs:
     def __init__(self, config: LocalConfig, jobs: JobRepository, dialects: dict[str, Dialect],
-                 work_dir: Path, max_records: int,
+                 spools: Spools, max_records: int,
                  make_backend: Callable[[BackendSettings], Backend]) -> None:
         self.config = config
         self.make_backend = make_backend
         self.max_records = max_records
         self.jobs = jobs
         self.dialects = dialects
-        self.work_dir = work_dir
+        self.spools = spools
 
     async def run(self, job: Job, stop: asyncio.Event) -> None:
         try:
             await self._run(job, self.dialects[job.dialect], stop)
         except JobFailed as failure:
             await fail(self.jobs, job, failure)
-            remove_work(self.work_dir, job)
+            await self.spools.remove(job)
 
     async def _run(self, job: Job, dialect: Dialect, stop: asyncio.Event) -> None:
         # A job resumed after a restart keeps its status; a new one goes through validation.
@@ -75,7 +72,7 @@ class LocalJobs:
         job = await prepared(self.jobs, dialect, job, inputs)
         total = await count_records(dialect.objects, inputs)
         check_record_count(total, self.max_records)
-        spools = open_spools(self.work_dir, job, len(inputs))
+        spools = await self.spools.open(job, len(inputs))
         if starting:
             await self.jobs.update(job.job_id, status=SCHEDULED, counts=Counts(total=total))
             await self.jobs.update(job.job_id, status=IN_PROGRESS)
@@ -92,7 +89,7 @@ class LocalJobs:
             reporter.cancel()
             await backend.aclose()
             for spool in spools:
-                spool.close()
+                await spool.close()
         await self._finish(job, dialect, inputs, spools, total, stop.is_set(), expired)
 
     async def _process(self, job: Job, dialect: Dialect, obj: ObjectInfo, spool: Spool,
@@ -155,11 +152,12 @@ class LocalJobs:
                   (PARTIALLY_COMPLETED if counts.processed else EXPIRED) if expired else COMPLETED)
         await self.jobs.update(job.job_id, status=status, counts=counts, end_time=time.time(),
                                extra={**job.extra, **written})
-        for spool in spools:
-            spool.remove()
+        await self.spools.remove(job)
 
     async def _report(self, job: Job, spools: list[Spool], total: int) -> None:
-        """Keep Get/List counts moving while the job runs."""
+        """Keep Get/List counts moving while the job runs, the answers they count kept first."""
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL)
+            for spool in spools:
+                await spool.flush()
             await self.jobs.update(job.job_id, counts=counts_of(spools, total))

@@ -34,22 +34,20 @@ from bifrost_py.jobs.batch_io import (
     counts_of,
     find_inputs,
     numbered_lines,
-    open_spools,
     remove_work,
 )
 from bifrost_py.jobs.dialects.base import Dialect, Item
 from bifrost_py.jobs.follow import Follower
 from bifrost_py.jobs.lifecycle import fail, prepared
-from bifrost_py.jobs.spool import Spool
 from bifrost_py.jobs.upstream_lines import (
     CustomIds,
     Line,
     Sent,
-    SentOrder,
     native,
     request_line,
 )
 from bifrost_py.ports.jobs import JobRepository
+from bifrost_py.ports.spools import Spool, Spools
 from bifrost_py.ports.upstream import (
     BatchAPI,
     Poll,
@@ -66,11 +64,13 @@ NO_RESULT = 502  # the errorCode of a record the provider returned no result for
 
 class RemoteJobs:
     def __init__(self, api: BatchAPI, jobs: JobRepository, dialects: dict[str, Dialect],
-                 work_dir: Path, poll_interval: float, max_records: int) -> None:
+                 spools: Spools, work_dir: Path, poll_interval: float, max_records: int,
+                 ) -> None:
         self.api = api
         self.max_records = max_records
         self.jobs = jobs
         self.dialects = dialects
+        self.spools = spools
         self.work_dir = work_dir
         self.follower = Follower(api, jobs, poll_interval)
 
@@ -84,7 +84,7 @@ class RemoteJobs:
             await self._finish(job, upstream, poll)
         except (JobFailed, UpstreamRefused) as failure:
             await fail(self.jobs, job, failure)
-            remove_work(self.work_dir, job)
+            await self._remove_work(job)
 
     async def _submit(self, job: Job, stop: asyncio.Event) -> Upstream | None:
         """Translate the input into the provider's request file and create the batch."""
@@ -92,7 +92,7 @@ class RemoteJobs:
         dialect = self.dialects[job.dialect]
         inputs = await find_inputs(dialect.objects, job)
         job = await prepared(self.jobs, dialect, job, inputs)
-        spools = open_spools(self.work_dir, job, len(inputs))
+        spools = await self.spools.open(job, len(inputs))
         path = self.work_dir / job.job_id / "requests.jsonl"
         order: list[str] = []
         ids = CustomIds()
@@ -102,11 +102,11 @@ class RemoteJobs:
                 if request is not None:
                     requests.write(request[1])
                     order.append(request[0])
-        SentOrder(self._order_path(job)).write(order)
+        await self.spools.write_order(job, order)
         count = len(order)
         local = counts_of(spools, count + sum(s.tally.processed for s in spools))
         for spool in spools:
-            spool.close()
+            await spool.close()
         check_record_count(local.total or 0, self.max_records)
         await self.jobs.update(job.job_id, counts=local)
         if count == 0:
@@ -154,7 +154,7 @@ class RemoteJobs:
         job = await self.jobs.get(job.job_id)  # as prepared at submit, perhaps by another run
         dialect = self.dialects[job.dialect]
         inputs = await find_inputs(dialect.objects, job)
-        spools = open_spools(self.work_dir, job, len(inputs))
+        spools = await self.spools.open(job, len(inputs))
         try:
             if not upstream.get("empty"):
                 sent = await self._sent(job, dialect, inputs)
@@ -166,11 +166,11 @@ class RemoteJobs:
             written = await dialect.publish(job, inputs, spools, counts)
         finally:
             for spool in spools:
-                spool.close()
+                await spool.close()
         await self.jobs.update(job.job_id, status=poll.status, message=poll.message,
                                counts=counts, end_time=time.time(),
                                extra={**job.extra, **written})
-        remove_work(self.work_dir, job)
+        await self._remove_work(job)
 
     async def _collect(self, job: Job, dialect: Dialect, upstream: Upstream, sent: Sent,
                        spools: list[Spool]) -> Upstream:
@@ -198,7 +198,7 @@ class RemoteJobs:
     async def _sent(self, job: Job, dialect: Dialect, inputs: list[ObjectInfo]) -> Sent:
         """The input lines that went upstream, with the ids assigned exactly as when the
         requests were written."""
-        sent = Sent(order=SentOrder(self._order_path(job)).read())
+        sent = Sent(order=await self.spools.read_order(job))
         ids = CustomIds()
         async for input_index, line_no, line in self._lines(dialect, inputs):
             found = native(self.api, line)
@@ -218,8 +218,9 @@ class RemoteJobs:
                     dialect.objects.read(obj, 0, obj.size - 1)):
                 yield index, line_no, line
 
-    def _order_path(self, job: Job) -> Path:
-        return self.work_dir / job.job_id / "sent.jsonl"
+    async def _remove_work(self, job: Job) -> None:
+        await self.spools.remove(job)
+        remove_work(self.work_dir, job)
 
 
 def _merged(upstream: Upstream, counts: Counts) -> Counts:

@@ -2,16 +2,14 @@
 request line written for it, and, when results come back, which input line each one answers.
 
 The ids are assigned again, the same way, when results are collected (after a restart too), so
-nothing but the order the requests were sent in needs keeping: one id per line in `sent.jsonl`
-beside the job's spools, for providers that answer by place rather than by id.
+nothing but the order the requests were sent in needs keeping, with the job's spools
+(`Spools.write_order`), for providers that answer by place rather than by id.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -89,23 +87,3 @@ class Sent:
         if result.position is not None and 0 <= result.position < len(self.order):
             return self.by_id.get(self.order[result.position])
         return None
-
-
-class SentOrder:
-    """`sent.jsonl`: the custom ids in the order their requests were written."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def write(self, ids: list[str]) -> None:
-        self.path.write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in ids))
-
-    def read(self) -> list[str]:
-        if not self.path.exists():
-            return []
-        return [orjson.loads(line) for line in _lines(self.path)]
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        yield from (line for line in f if line.strip())

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from bifrost_py.ports.file_store import FileStore
 from bifrost_py.ports.file_uploads import FileUploads
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.jobs import JobRepository
+from bifrost_py.ports.leases import Leases
 from bifrost_py.ports.outbox import Outbox
 from bifrost_py.ports.passthrough import BucketOwnership
+from bifrost_py.ports.replicas import Replicas
+from bifrost_py.ports.spools import Spools
 
 
 class Store(Protocol):
@@ -35,6 +39,15 @@ class Store(Protocol):
         """OpenAI's Uploads, completed into the file store's files (local_files first)."""
 
     def bucket_owners(self) -> BucketOwnership: ...
+
+    def leases(self, replica: str, lease_seconds: float) -> Leases:
+        """This replica's hold on the jobs it runs; the job and spool writes check it."""
+
+    def replicas(self) -> Replicas: ...
+
+    def spools(self, work_dir: Path) -> Spools:
+        """Where jobs keep their answers until they end: beside the server (`work_dir`) when
+        the store is its alone, in the store itself when replicas share it."""
 
     async def open(self) -> None:
         """Ready every part handed out so far, and drop what a crash left half-written."""

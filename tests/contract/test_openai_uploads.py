@@ -22,7 +22,7 @@ import psutil
 import pytest
 from bedrock_helpers import configured_server, write_config
 from openai_helpers import CHAT, answer, chat_line, client, file_lines, jsonl, wait
-from test_batch_restart import ServerProcess
+from server_process import ServerProcess
 
 from bifrost_py.testing import RunningServer
 

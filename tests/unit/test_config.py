@@ -27,6 +27,26 @@ def test_the_shipped_example_runs_as_is() -> None:
     assert config.server.region == "us-west-2"
 
 
+def test_the_replicas_example_names_a_shared_database_and_bucket() -> None:
+    config = load_config(Path(__file__).parents[2] / "deploy/replicas/config.toml",
+                         env={"HOSTNAME": "replica-1", "BLOBS_KEY": "k", "BLOBS_SECRET": "s"})
+    assert config.server.replica_id == "replica-1"
+    assert config.store.database_url.startswith("postgresql://")
+    assert (config.store.blobs, config.store.blobs_access_key_id) == (
+        "s3://bifrost-blobs/bifrost/", "k")
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("[store]\ndatabase_url = 'mysql://db/x'", "store.database_url"),
+    ("[store]\nblobs = '/var/blobs'", "store.blobs"),
+    ("[server]\njob_lease_seconds = 1", "server.job_lease_seconds"),
+    ("[server]\nreplica_id = 'a b'", "server.replica_id"),
+])
+def test_store_and_replica_settings_are_checked(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, toml))
+
+
 def test_flags_override_the_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "[server]\nport = 9000\nhost = '0.0.0.0'\n"),
                          {"port": 9100, "host": None})

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bifrost_py.domain.records.lines import Record
-from bifrost_py.jobs.upstream_lines import Line, Sent, SentOrder
+from bifrost_py.jobs.upstream_lines import Line, Sent
 from bifrost_py.ports.upstream import Result
 from bifrost_py.providers.gemini.batch import read_results
 
@@ -26,14 +26,6 @@ def test_a_result_is_matched_by_its_id_before_its_place() -> None:
     assert sent.answered_by(Result(None, position=1)) is sent.by_id["b"]
     assert sent.answered_by(Result(None, position=3)) is None
     assert sent.answered_by(Result(None)) is None
-
-
-def test_the_order_sent_survives_a_restart(tmp_path: Path) -> None:
-    order = SentOrder(tmp_path / "sent.jsonl")
-    assert order.read() == []
-    order.write(["line-0-1", 'odd "id"\nwith a newline', "é"])
-    assert SentOrder(tmp_path / "sent.jsonl").read() == [
-        "line-0-1", 'odd "id"\nwith a newline', "é"]
 
 
 def test_gemini_answers_without_a_key_are_placed_by_their_line(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from bifrost_py.domain.jobs import Counts, Job
 from bifrost_py.domain.objects import ObjectInfo
 from bifrost_py.domain.records.neutral import JsonObject, Prompt
 from bifrost_py.domain.records.openai_embeddings import EmbeddingsRequest
-from bifrost_py.jobs.spool import Spool
 from bifrost_py.ports.files import Objects
+from bifrost_py.ports.spools import Spool
 from bifrost_py.ports.upstream import Result
 
 CHAT = "chat"

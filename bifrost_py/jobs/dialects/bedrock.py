@@ -13,8 +13,8 @@ from bifrost_py.domain.records.outputs import to_model_output
 from bifrost_py.domain.records.prompt import to_prompt
 from bifrost_py.jobs.batch_io import publish_outputs
 from bifrost_py.jobs.dialects.base import Item, Refused, Written
-from bifrost_py.jobs.spool import Spool
 from bifrost_py.ports.files import Objects
+from bifrost_py.ports.spools import Spool
 from bifrost_py.ports.upstream import Result
 
 

@@ -35,9 +35,9 @@ from bifrost_py.domain.records.openai_embeddings import (
 from bifrost_py.jobs.batch_io import JobFailed, numbered_lines
 from bifrost_py.jobs.dialects.base import CHAT, Item, Refused, Written
 from bifrost_py.jobs.dialects.base import EMBEDDINGS as EMBEDDINGS_KIND
-from bifrost_py.jobs.spool import Spool
 from bifrost_py.ports.file_store import FileStore
 from bifrost_py.ports.files import Objects
+from bifrost_py.ports.spools import Spool
 from bifrost_py.ports.upstream import Result
 
 MAX_ERRORS = 100  # of a refused input, how many errors the batch lists

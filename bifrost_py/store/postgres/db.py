@@ -44,6 +44,7 @@ POSTGRES = Dialect(
                  "|| coalesce(events, '{}')::jsonb)::text",
     event_key=lambda status: status,
     contains=lambda column: f"strpos({column}, ?) > 0",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
 )
 
 

@@ -192,4 +192,32 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, hook)
     );
     """,
+    # 10: jobs leased to one replica at a time, with a fencing token every write of the job's
+    # progress is checked against; each record's answer, kept here when replicas share the store
+    # so that another replica can take a job over where it was; and the replicas' heartbeats.
+    f"""
+    CREATE TABLE replicas (
+        replica_id     {TEXT} PRIMARY KEY,
+        seen           DOUBLE PRECISION NOT NULL
+    );
+    ALTER TABLE jobs ADD COLUMN lease_owner {TEXT};
+    ALTER TABLE jobs ADD COLUMN lease_expires DOUBLE PRECISION;
+    ALTER TABLE jobs ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE job_records (
+        job_id         {TEXT} NOT NULL,
+        input_index    BIGINT NOT NULL,
+        line_no        BIGINT NOT NULL,
+        ok             BIGINT NOT NULL,
+        input_tokens   BIGINT NOT NULL,
+        output_tokens  BIGINT NOT NULL,
+        output         BYTEA NOT NULL,
+        PRIMARY KEY (job_id, input_index, line_no)
+    );
+    CREATE TABLE job_sent (
+        job_id         {TEXT} NOT NULL,
+        position       BIGINT NOT NULL,
+        custom_id      {TEXT} NOT NULL,
+        PRIMARY KEY (job_id, position)
+    );
+    """,
 ]

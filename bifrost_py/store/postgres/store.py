@@ -13,6 +13,8 @@ from bifrost_py.store.sql.store import SqlStore
 
 
 class PostgresStore(SqlStore):
+    shared = True
+
     def __init__(self, url: str, data_dir: Path, fsync: bool = False) -> None:
         super().__init__(PostgresDatabase(url), BlobStore(data_dir, fsync=fsync))
         self.url = url

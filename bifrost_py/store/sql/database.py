@@ -51,6 +51,9 @@ class Dialect:
     event_key: Callable[[str], str]
     # A condition true when the column's value contains the parameter.
     contains: Callable[[str], str]
+    # Ends a SELECT of rows to claim: where rows lock, those another transaction holds are
+    # passed over rather than waited for.
+    skip_locked: str
 
 
 class Database(Protocol):

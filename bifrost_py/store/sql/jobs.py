@@ -22,15 +22,18 @@ from bifrost_py.errors import (
     ValidationException,
 )
 from bifrost_py.store.sql.database import Connection, Database, Dialect
+from bifrost_py.store.sql.fences import check_fence
 
 MAX_TAGS = 200
 SUMMARY_CACHE = 20_000
-_ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
+ENDED_SQL = ", ".join(f"'{s}'" for s in sorted(ENDED))
 
 
 class JobStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, fences: dict[str, int] | None = None) -> None:
         self.db = db
+        # job id -> fencing token of the jobs whose leases this replica holds (leases.py)
+        self.fences = fences if fences is not None else {}
         # job id -> (lastModifiedTime, summary), least recently listed first
         self._summaries: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
@@ -46,7 +49,7 @@ class JobStore:
                 if row:
                     return job_from_row(row)
             busy = conn.execute(f"SELECT 1 FROM jobs WHERE tenant = ? AND name = ? AND status "
-                                f"NOT IN ({_ENDED_SQL})", (job.tenant, job.name)).fetchone()
+                                f"NOT IN ({ENDED_SQL})", (job.tenant, job.name)).fetchone()
             if busy:
                 raise ConflictException(f"A job named {job.name} is already in progress.")
             if max_in_flight:
@@ -150,7 +153,7 @@ class JobStore:
         runner asks on every wake-up, so this reads three columns, not whole jobs."""
         rows = await self.db.fetchall(
             f"SELECT job_id, provider, stop_requested FROM jobs WHERE status NOT IN "
-            f"({_ENDED_SQL}) ORDER BY submit_time")
+            f"({ENDED_SQL}) ORDER BY submit_time")
         return [(r["job_id"], r["provider"], bool(r["stop_requested"])) for r in rows]
 
     async def update(self, job_id: str, **fields: Any) -> None:
@@ -172,12 +175,15 @@ class JobStore:
             assignments.append(self.db.dialect.record_event)
             values += [self.db.dialect.event_key(status), now]
 
+        fence = self.fences.get(job_id)
+
         def write(conn: Connection) -> None:
+            check_fence(conn, job_id, fence)
             if status in ENDED:
                 # The end, once, in the same transaction: an outbox a restart cannot lose.
                 conn.execute(f"INSERT INTO job_events (event_id, job_id, status, created) SELECT "
                              f"?, job_id, ?, ? FROM jobs WHERE job_id = ? AND status NOT IN "
-                             f"({_ENDED_SQL})", (new_event_id(), status, now, job_id))
+                             f"({ENDED_SQL})", (new_event_id(), status, now, job_id))
             conn.execute(f"UPDATE jobs SET {', '.join(assignments)} WHERE job_id = ?",
                          [*values, job_id])
 
@@ -251,7 +257,7 @@ def job_from_row(row: Any) -> Job:
 
 def _check_in_flight(conn: Connection, tenant: str, limit: int) -> None:
     count = conn.execute(f"SELECT count(*) AS n FROM jobs WHERE tenant = ? AND status NOT IN "
-                         f"({_ENDED_SQL})", (tenant,)).fetchone()["n"]
+                         f"({ENDED_SQL})", (tenant,)).fetchone()["n"]
     if count >= limit:
         raise ServiceQuotaExceededException(
             f"{count} jobs are already submitted or in progress, the most this server allows "

@@ -4,32 +4,46 @@ The server's own files, its jobs and the pass-through's bucket owners share one 
 provider whose files are mirrored upstream keeps them in a database of its own (`provider_db`),
 so one provider's listings never scan another's rows. Blobs are shared, so a start-up sweep asks
 every database.
+
+A store is `shared` when other servers may use its database at the same time (replicas): their
+leases are then theirs to keep, and jobs spool their answers into the database, where the
+replica that takes a job over finds them.
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 from bifrost_py.ports.files import FileMirror, Files
+from bifrost_py.ports.spools import Spools
 from bifrost_py.store.blobs.disk import BlobStore
+from bifrost_py.store.spools.disk import DiskSpools
 from bifrost_py.store.sql.bucket_owners import BucketOwners
 from bifrost_py.store.sql.database import Database
 from bifrost_py.store.sql.file_store import SqlFileStore
 from bifrost_py.store.sql.file_uploads import SqlFileUploads
 from bifrost_py.store.sql.jobs import JobStore
+from bifrost_py.store.sql.leases import SqlLeases, forget_leases
 from bifrost_py.store.sql.multipart import Uploads
 from bifrost_py.store.sql.objects import ObjectStore, referenced_blobs
 from bifrost_py.store.sql.outbox import SqlOutbox
+from bifrost_py.store.sql.records import StoredSpools
+from bifrost_py.store.sql.replicas import SqlReplicas
 
 log = logging.getLogger("bifrost_py.store")
 
 
 class SqlStore(ABC):
+    shared: bool
+
     def __init__(self, db: Database, blobs: BlobStore) -> None:
         self.db = db
         self.blobs = blobs
-        self.jobs = JobStore(self.db)
+        # job id -> fencing token of the jobs whose leases this server holds
+        self.fences: dict[str, int] = {}
+        self.jobs = JobStore(self.db, self.fences)
         self.outbox = SqlOutbox(self.db)
         self._databases = [self.db]
         self._objects: list[ObjectStore] = []
@@ -71,6 +85,15 @@ class SqlStore(ABC):
             self._owners = BucketOwners(self.db)
         return self._owners
 
+    def leases(self, replica: str, lease_seconds: float) -> SqlLeases:
+        return SqlLeases(self.db, self.fences, replica, lease_seconds)
+
+    def replicas(self) -> SqlReplicas:
+        return SqlReplicas(self.db)
+
+    def spools(self, work_dir: Path) -> Spools:
+        return StoredSpools(self.db, self.fences) if self.shared else DiskSpools(work_dir)
+
     async def open_jobs_readonly(self) -> None:
         """Only the jobs, read-only: for a command run beside a server using the same data."""
         await self.db.open_readonly()
@@ -79,6 +102,9 @@ class SqlStore(ABC):
         self.blobs.open()
         for db in self._databases:
             await db.open()
+        if not self.shared:
+            # The leases a crashed run of this server held are its own to take back.
+            await forget_leases(self.db)
         if self._file_uploads is not None:
             # Before the sweep: it then removes the parts of uploads that expired while down.
             await self._file_uploads.expire_overdue()

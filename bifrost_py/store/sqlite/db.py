@@ -29,6 +29,8 @@ SQLITE = Dialect(
     record_event="events = json_insert(coalesce(events, '{}'), ?, ?)",
     event_key=lambda status: f'$."{status}"',
     contains=lambda column: f"instr({column}, ?) > 0",
+    # One writer at a time: nothing to pass over.
+    skip_locked="",
 )
 
 

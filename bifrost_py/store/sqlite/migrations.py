@@ -184,4 +184,32 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, hook)
     ) WITHOUT ROWID;
     """,
+    # 10: jobs leased to one replica at a time, with a fencing token every write of the job's
+    # progress is checked against; each record's answer, kept here when replicas share the store
+    # so that another replica can take a job over where it was; and the replicas' heartbeats.
+    """
+    CREATE TABLE replicas (
+        replica_id     TEXT PRIMARY KEY,
+        seen           REAL NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_expires REAL;
+    ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE job_records (
+        job_id         TEXT NOT NULL,
+        input_index    INTEGER NOT NULL,
+        line_no        INTEGER NOT NULL,
+        ok             INTEGER NOT NULL,
+        input_tokens   INTEGER NOT NULL,
+        output_tokens  INTEGER NOT NULL,
+        output         BLOB NOT NULL,
+        PRIMARY KEY (job_id, input_index, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE job_sent (
+        job_id         TEXT NOT NULL,
+        position       INTEGER NOT NULL,
+        custom_id      TEXT NOT NULL,
+        PRIMARY KEY (job_id, position)
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -1,5 +1,6 @@
 """The embedded store: state in SQLite under the data directory, object bytes in files beside it;
-each provider whose files are mirrored has a database file of its own."""
+each provider whose files are mirrored has a database file of its own. One server has the
+database to itself, so jobs' answers spool to files beside it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from bifrost_py.store.sqlite.db import Database
 
 
 class SqliteStore(SqlStore):
+    shared = False
+
     def __init__(self, data_dir: Path, fsync: bool = False) -> None:
         super().__init__(Database(data_dir / "bifrost.sqlite3"), BlobStore(data_dir, fsync=fsync))
         self.data_dir = data_dir

@@ -32,7 +32,13 @@ class Guard:
         self.keys = {k.access_key_id: k for k in keys}
         self.bearer_keys = {k.bearer_token: k for k in keys if k.bearer_token}
         self.rate = config.server.requests_per_second_per_key
+        self.replicas = 1  # live replicas sharing the rate, from their heartbeats
         self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, when)
+
+    def share_among(self, replicas: int) -> None:
+        """Admit this replica's share of each key's rate: the load balancer spreads a key's
+        requests over every live replica."""
+        self.replicas = max(1, replicas)
 
     @property
     def enabled(self) -> bool:
@@ -70,12 +76,14 @@ class Guard:
         return Caller(key)
 
     def throttle(self, caller: Caller | None, service: str) -> None:
-        """A token bucket per key: `rate` a second, bursts of twice that."""
+        """A token bucket per key: `rate` a second, bursts of twice that, shared out among the
+        live replicas."""
         if caller is None or self.rate <= 0:
             return
+        rate = self.rate / self.replicas
         now = time.monotonic()
-        tokens, then = self._buckets.get(caller.key.access_key_id, (2 * self.rate, now))
-        tokens = min(2 * self.rate, tokens + (now - then) * self.rate)
+        tokens, then = self._buckets.get(caller.key.access_key_id, (2 * rate, now))
+        tokens = min(2 * rate, tokens + (now - then) * rate)
         if tokens < 1:
             self._buckets[caller.key.access_key_id] = (tokens, now)
             if service == "s3":

@@ -1,4 +1,4 @@
-"""A job's output as it is produced: one append-only file per input file, on disk.
+"""Spools on disk: one append-only file per input file, for a store one server has to itself.
 
 Each line is `<input line number> <ok> <input tokens> <output tokens> <output JSON>`. The line is
 written in one call, so after a crash the file holds whole lines plus at most one cut-off line,
@@ -9,35 +9,22 @@ stripped.
 
 from __future__ import annotations
 
-import os
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import orjson
+
+from bifrost_py.domain.jobs import Job
+from bifrost_py.ports.spools import Spool, Tally
+
 _READ = 256 * 1024
 
 
 @dataclass
-class Tally:
-    processed: int = 0
-    success: int = 0
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-    def add(self, ok: bool, input_tokens: int, output_tokens: int) -> None:
-        self.processed += 1
-        if ok:
-            self.success += 1
-        else:
-            self.errors += 1
-        self.input_tokens += input_tokens
-        self.output_tokens += output_tokens
-
-
-@dataclass
-class Spool:
+class DiskSpool:
     path: Path
     done: set[int] = field(default_factory=set)
     tally: Tally = field(default_factory=Tally)
@@ -45,7 +32,7 @@ class Spool:
     _file: BinaryIO | None = None
 
     @classmethod
-    def open(cls, path: Path) -> Spool:
+    def open(cls, path: Path) -> DiskSpool:
         """Open (or resume) the spool at `path`, dropping a line cut off by a crash."""
         spool = cls(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,13 +70,42 @@ class Spool:
                 fields = (line.split(b" ", 4) for line in lines)
                 yield b"".join(f[4] + b"\n" for f in fields if flag is None or f[1] == flag)
 
-    def close(self) -> None:
+    async def flush(self) -> None:
+        """Nothing to do: each line reached the file whole when it was appended."""
+
+    async def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
 
-    def remove(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)
-        if self.path.parent.exists() and not any(self.path.parent.iterdir()):
-            os.rmdir(self.path.parent)
+
+class DiskSpools:
+    """`{work_dir}/{job id}/{input index}.spool`, and `sent.jsonl` beside them."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+
+    async def open(self, job: Job, count: int) -> list[Spool]:
+        return [DiskSpool.open(self.work_dir / job.job_id / f"{index}.spool")
+                for index in range(count)]
+
+    async def write_order(self, job: Job, custom_ids: list[str]) -> None:
+        self._order(job).parent.mkdir(parents=True, exist_ok=True)
+        self._order(job).write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in custom_ids))
+
+    async def read_order(self, job: Job) -> list[str]:
+        path = self._order(job)
+        if not path.exists():
+            return []
+        with open(path, "rb") as f:
+            return [orjson.loads(line) for line in f if line.strip()]
+
+    async def remove(self, job: Job) -> None:
+        directory = self.work_dir / job.job_id
+        for path in [*directory.glob("*.spool"), self._order(job)]:
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+    def _order(self, job: Job) -> Path:
+        return self.work_dir / job.job_id / "sent.jsonl"
