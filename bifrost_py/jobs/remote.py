@@ -94,6 +94,8 @@ class RemoteJobs:
         job = await prepared(self.jobs, dialect, job, inputs)
         spools = await self.spools.open(job, len(inputs))
         path = self.work_dir / job.job_id / "requests.jsonl"
+        # Spools kept in the store (replicas) make no directory here for it.
+        path.parent.mkdir(parents=True, exist_ok=True)
         order: list[str] = []
         ids = CustomIds()
         with open(path, "wb") as requests:

@@ -136,6 +136,9 @@ def test_stored_spools_resume_where_they_stopped_and_keep_input_order(
         again.append(3, False, 0, 0, b'{"twice": true}')
         await again.flush()
         assert b"".join([c async for c in again.outputs(ok=True)]) == b'{"n": 3}\n'
+        again.append(4, True, 0, 0, b'{"n": 4}')
+        assert b"".join([c async for c in again.outputs(ok=True)]) == b'{"n": 3}\n{"n": 4}\n', (
+            "what was appended is read back before any flush")
         await a.spools.remove(the_job)
         assert (await a.spools.open(the_job, 1))[0].done == set()
 

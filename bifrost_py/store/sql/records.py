@@ -61,7 +61,9 @@ class StoredSpool:
         await self.db.transaction(write)
 
     async def outputs(self, ok: bool | None = None) -> AsyncIterator[bytes]:
-        """In input order, a page of lines at a time."""
+        """In input order, a page of lines at a time; what was appended but not yet flushed
+        is written first."""
+        await self.flush()
         where = "" if ok is None else f" AND ok = {int(ok)}"
         after = 0
         while True:
