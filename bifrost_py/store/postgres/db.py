@@ -1,11 +1,13 @@
-"""A PostgreSQL database: a pool of psycopg connections, SERIALIZABLE write transactions retried
+"""A PostgreSQL database: pools of psycopg connections, SERIALIZABLE write transactions retried
 when PostgreSQL reports a serialization failure or a deadlock.
 
 The store's write transactions are plain functions (see store/sql/database.py), which lets
 SQLite run each one whole on its own thread. Here each runs on a worker thread with a pooled
 connection of psycopg's synchronous API: one hop off the event loop per transaction rather than
 one per statement, and a transaction that must be retried is simply called again. There are as
-many workers as pooled connections, so a worker never waits for one.
+many workers as pooled connections, so a worker never waits for one. Reads outside transactions
+are single statements, so they take no hop: they go through a pool of psycopg's asynchronous
+connections, at less than half the CPU per query.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from bifrost_py.store.postgres.migrations import MIGRATIONS
 from bifrost_py.store.postgres.schema import migrate, schema_version
@@ -74,13 +76,15 @@ class PostgresDatabase:
 
     dialect = POSTGRES
 
-    def __init__(self, url: str, schema: str | None = None, pool_size: int = 10,
+    def __init__(self, url: str, schema: str | None = None, pool_size: int = 8,
                  connect_seconds: float = CONNECT_SECONDS) -> None:
+        """`pool_size` connections at most for writes, as many again for reads."""
         self.url = url
         self.schema = schema
         self.pool_size = pool_size
         self.connect_seconds = connect_seconds
         self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] | None = None
+        self._readers: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] | None = None
         self._threads: ThreadPoolExecutor | None = None
 
     @property
@@ -100,17 +104,19 @@ class PostgresDatabase:
                                f"bifrost-py reads {len(MIGRATIONS)}")
 
     async def close(self) -> None:
-        pool, threads = self._pool, self._threads
-        self._pool = self._threads = None
+        pool, readers, threads = self._pool, self._readers, self._threads
+        self._pool, self._readers, self._threads = None, None, None
+        if readers is not None:
+            await readers.close()
         if pool is not None and threads is not None:
             await asyncio.get_running_loop().run_in_executor(threads, pool.close)
             threads.shutdown(wait=False)
 
     async def fetchall(self, query: str, params: Params = ()) -> Iterable[Any]:
-        def read(conn: psycopg.Connection[dict[str, Any]]) -> list[Any]:
-            return conn.execute(placeholders(query), params or None).fetchall()
-
-        return await self._run(lambda: self._with_connection(read))
+        assert self._readers is not None, "database is closed"
+        async with self._readers.connection() as conn:
+            cursor = await conn.execute(placeholders(query), params or None)
+            return await cursor.fetchall()
 
     async def fetchone(self, query: str, params: Params = ()) -> Any | None:
         rows = list(await self.fetchall(query, params))
@@ -137,14 +143,16 @@ class PostgresDatabase:
 
     async def _connect(self) -> None:
         options = {} if self.schema is None else {"options": f"-c search_path={self.schema}"}
+        settings = {"autocommit": True, "row_factory": dict_row, **options}
         self._threads = ThreadPoolExecutor(self.pool_size, thread_name_prefix="postgres")
-        self._pool = ConnectionPool(
-            self.url, min_size=1, max_size=self.pool_size, open=False,
-            kwargs={"autocommit": True, "row_factory": dict_row, **options},
-            configure=_configure)
-        pool = self._pool
+        self._pool = ConnectionPool(self.url, min_size=1, max_size=self.pool_size, open=False,
+                                    kwargs=settings, configure=_configure)
+        self._readers = AsyncConnectionPool(self.url, min_size=1, max_size=self.pool_size,
+                                            open=False, kwargs=settings)
+        pool, readers = self._pool, self._readers
         try:
             await self._run(lambda: pool.open(wait=True, timeout=self.connect_seconds))
+            await readers.open(wait=True, timeout=self.connect_seconds)
         except PoolTimeout:
             await self.close()
             raise RuntimeError(f"could not connect to PostgreSQL at {where(self.url)} in "

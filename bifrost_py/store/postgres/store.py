@@ -20,7 +20,7 @@ class PostgresStore(SqlStore):
         self.url = url
 
     def provider_db(self, provider: str) -> PostgresDatabase:
-        return PostgresDatabase(self.url, provider_schema(provider), pool_size=4)
+        return PostgresDatabase(self.url, provider_schema(provider), pool_size=2)
 
 
 def provider_schema(provider: str) -> str:
