@@ -38,7 +38,8 @@ class BucketOwnership(Protocol):
     """Which tenant created each bucket of the pass-through: real S3 has one namespace per AWS
     account, so tenancy there is kept by the server."""
 
-    def visible(self, bucket: str, tenant: str) -> bool: ...
+    async def visible(self, bucket: str, tenant: str) -> bool:
+        """False for a bucket another tenant created through the server."""
 
     async def claim(self, bucket: str, tenant: str) -> None: ...
 

@@ -275,7 +275,8 @@ def test_a_repeated_submit_creates_one_upstream_job(
                   "bedrock", REGION, "123456789012", time.time())
 
     async def submit_twice() -> tuple[dict[str, Any], dict[str, Any]]:
-        owners = BucketOwners(Database(tmp_path / "owners.sqlite3"))  # none: all visible
+        # None owned: all visible.
+        owners = BucketOwners(Database(tmp_path / "owners.sqlite3"), shared=False)
         api = BedrockBatch(settings, lambda model_id: model_id, owners)
         try:
             return await api.submit(job), await api.submit(job)

@@ -18,6 +18,7 @@ from bifrost_py.domain.objects import NewObject
 from bifrost_py.errors import ConflictException, ServiceQuotaExceededException
 from bifrost_py.store.blobs.disk import BlobStore
 from bifrost_py.store.postgres.migrations import MIGRATIONS
+from bifrost_py.store.sql.bucket_owners import BucketOwners
 from bifrost_py.store.sql.database import Database
 from bifrost_py.store.sql.jobs import JobStore
 from bifrost_py.store.sql.objects import ObjectStore
@@ -174,3 +175,18 @@ def test_servers_starting_together_apply_each_migration_once(
 
     rows = on_servers(make_database, test, together=True)
     assert sorted(r["version"] for r in rows) == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_a_bucket_one_server_claims_is_hidden_from_other_tenants_on_every_server(
+        make_database: MakeDatabase) -> None:
+    async def test(databases: list[Database]) -> list[bool]:
+        first, second = (BucketOwners(db, shared=True) for db in databases[:2])
+        await first.open()
+        await second.open()
+        await first.claim("made-here", "t1")
+        seen = [await second.visible("made-here", "t2"), await second.visible("made-here", "t1"),
+                await second.visible("the-operators", "t2")]
+        await second.release("made-here")
+        return [*seen, await first.visible("made-here", "t2")]
+
+    assert on_servers(make_database, test) == [False, True, True, True]

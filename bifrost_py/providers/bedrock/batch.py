@@ -69,7 +69,7 @@ class BedrockBatch:
         """CreateModelInvocationJob; our job id is the idempotency token, so a crash between
         this call and saving its answer creates no second job when the submit is repeated."""
         for uri in (job.input_uri, job.output_uri):
-            if not self.owners.visible(parse_s3_uri(uri)[0], job.tenant):
+            if not await self.owners.visible(parse_s3_uri(uri)[0], job.tenant):
                 # As if the bucket did not exist: another tenant's is never a hint.
                 raise UpstreamRefused(PROVIDER, f"The S3 location {uri} cannot be accessed: "
                                                 "NoSuchBucket")

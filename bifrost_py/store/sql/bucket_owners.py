@@ -11,18 +11,25 @@ from bifrost_py.store.sql.database import Database
 
 
 class BucketOwners:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, shared: bool) -> None:
         self.db = db
-        # Loaded at start-up and kept in step by this process, the only writer: every proxied
-        # request asks, so the answer costs no database round trip.
+        # Where this process is the only writer, the owners are loaded at start-up and kept in
+        # step here, so asking costs no database round trip; where replicas share the database,
+        # another may have claimed a bucket since, so each question goes to the database.
+        self.shared = shared
         self._owners: dict[str, str] = {}
 
     async def open(self) -> None:
         rows = await self.db.fetchall("SELECT name, tenant FROM proxy_buckets")
         self._owners = {r["name"]: r["tenant"] for r in rows}
 
-    def visible(self, bucket: str, tenant: str) -> bool:
-        owner = self._owners.get(bucket)
+    async def visible(self, bucket: str, tenant: str) -> bool:
+        if self.shared:
+            row = await self.db.fetchone("SELECT tenant FROM proxy_buckets WHERE name = ?",
+                                         (bucket,))
+            owner = row["tenant"] if row else None
+        else:
+            owner = self._owners.get(bucket)
         return owner is None or owner == tenant
 
     async def claim(self, bucket: str, tenant: str) -> None:

@@ -82,7 +82,7 @@ class SqlStore(ABC):
 
     def bucket_owners(self) -> BucketOwners:
         if self._owners is None:
-            self._owners = BucketOwners(self.db)
+            self._owners = BucketOwners(self.db, self.shared)
         return self._owners
 
     def leases(self, replica: str, lease_seconds: float) -> SqlLeases:

@@ -67,7 +67,7 @@ class S3Proxy:
         """Pass the request through; `caller` (None on an open server) signed its chunks. The
         status answered, or None when the client left before its request was read."""
         tenant, path = tenant_of(caller), _upstream_path(scope)
-        hidden = self.tenancy.hidden(path, scope, tenant)
+        hidden = await self.tenancy.hidden(path, scope, tenant)
         if hidden is not None:
             return await _error(NoSuchBucket(BucketName=hidden), scope, receive, send)
         try:
@@ -84,7 +84,7 @@ class S3Proxy:
         await self.tenancy.answered(path, scope, answer.status, tenant)
         if self.tenancy.lists_buckets(path, scope) and answer.status == 200:
             try:
-                listed = self.tenancy.filtered(await _read(answer), tenant)
+                listed = await self.tenancy.filtered(await _read(answer), tenant)
             except UpstreamError as failure:
                 return await _error(upstream_error(failure), scope, receive, send)
             return await _relay(answer, send, listed)

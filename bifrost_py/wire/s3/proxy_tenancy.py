@@ -22,11 +22,11 @@ class ProxyTenancy:
     def __init__(self, owners: BucketOwnership) -> None:
         self.owners = owners
 
-    def hidden(self, path: str, scope: Scope, tenant: str) -> str | None:
+    async def hidden(self, path: str, scope: Scope, tenant: str) -> str | None:
         """The bucket the request names that belongs to another tenant, if any."""
         source = header(scope["headers"], "x-amz-copy-source")
         for bucket in (bucket_of(path), unquote(source).lstrip("/").partition("/")[0]):
-            if bucket and not self.owners.visible(bucket, tenant):
+            if bucket and not await self.owners.visible(bucket, tenant):
                 return bucket
         return None
 
@@ -43,12 +43,14 @@ class ProxyTenancy:
     def lists_buckets(self, path: str, scope: Scope) -> bool:
         return scope["method"] == "GET" and not bucket_of(path)
 
-    def filtered(self, body: bytes, tenant: str) -> bytes:
+    async def filtered(self, body: bytes, tenant: str) -> bytes:
         """A ListBuckets answer without the buckets of other tenants."""
+        names = {name.decode() for name in _NAME.findall(body)}
+        shown = {name for name in names if await self.owners.visible(name, tenant)}
+
         def keep(listed: re.Match[bytes]) -> bytes:
             name = _NAME.search(listed[0])
-            visible = name is None or self.owners.visible(name[1].decode(), tenant)
-            return listed[0] if visible else b""
+            return listed[0] if name is None or name[1].decode() in shown else b""
 
         return _LISTED_BUCKET.sub(keep, body)
 
