@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -65,7 +66,7 @@ def fresh_database() -> Iterator[str]:
     assert not left_open, f"{left_open} connections to {name} were left open"
 
 
-def _connections(admin: psycopg.Connection[tuple[int]], name: str) -> int:
+def _connections(admin: psycopg.Connection[Any], name: str) -> int:
     """Connections to `name`, given a moment to finish closing."""
     deadline = time.monotonic() + 5
     while True:
