@@ -15,6 +15,7 @@ import orjson
 from bifrost_py.domain.job_events import new_event_id
 from bifrost_py.domain.jobs import ENDED, STOPPING, Counts, Job, JobFilter, JobTotals, summary
 from bifrost_py.domain.tenancy import shown_token, stored_token
+from bifrost_py.domain.usage import Usage
 from bifrost_py.errors import (
     ConflictException,
     ResourceNotFoundException,
@@ -23,6 +24,7 @@ from bifrost_py.errors import (
     ValidationException,
 )
 from bifrost_py.store.sqlite.db import Database
+from bifrost_py.store.sqlite.usage import usage
 
 MAX_TAGS = 200
 # Records when a job first had a status; json_insert leaves a status already recorded alone.
@@ -145,6 +147,9 @@ class JobStore:
             "GROUP BY provider, status")
         return [JobTotals(r["provider"], r["status"], r["jobs"], r["processed"], r["errors"],
                           r["input_tokens"], r["output_tokens"], r["cost"]) for r in rows]
+
+    async def usage(self, tenant: str | None, since: float, slot: float) -> list[Usage]:
+        return await usage(self.db, tenant, since, slot)
 
     async def unfinished(self) -> list[tuple[str, str, bool]]:
         """(job id, provider, stop requested) of every job not yet ended, oldest first: the

@@ -1,0 +1,36 @@
+"""Usage over time, summed by the database: one row per slot, provider and tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bifrost_py.domain.usage import Usage
+from bifrost_py.store.sqlite.db import Database
+
+# A job counts in the slot where it ended or, while it runs, where it last moved: the work it
+# has done so far lands where it was done, not where the job was submitted.
+_WHEN = "coalesce(end_time, last_modified)"
+# The one SQLite-specific expression: CAST truncates toward zero here (and every slot number is
+# positive); PostgreSQL's CAST rounds, so there it is floor((...) / ?).
+_SLOT = f"CAST(({_WHEN} - ?) / ? AS INTEGER)"
+
+
+async def usage(db: Database, tenant: str | None, since: float, slot: float) -> list[Usage]:
+    where = f"{_WHEN} >= ?"
+    params: list[Any] = [since]
+    if tenant is not None:
+        where += " AND tenant = ?"
+        params.append(tenant)
+    rows = await db.fetchall(
+        f"SELECT {_SLOT} AS slot, provider, tenant, count(*) AS jobs, sum(processed) AS records, "
+        "sum(errors) AS errors, sum(input_tokens) AS input_tokens, "
+        "sum(output_tokens) AS output_tokens, coalesce(sum(cost), 0) AS cost FROM jobs "
+        f"WHERE {where} GROUP BY slot, provider, tenant ORDER BY slot, provider, tenant",
+        [since, slot, *params])
+    return [_usage(row, since, slot) for row in rows]
+
+
+def _usage(row: Any, since: float, slot: float) -> Usage:
+    return Usage(since + row["slot"] * slot, row["provider"], row["tenant"], row["jobs"],
+                 row["records"], row["errors"], row["input_tokens"], row["output_tokens"],
+                 row["cost"])
