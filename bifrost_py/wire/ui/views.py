@@ -18,9 +18,10 @@ OPEN_TENANT = "(open)"  # how the open server's tenant "" is named in charts
 def job_row(job: Job, prices: Mapping[str, Price], base: str) -> dict[str, Any]:
     c = job.counts
     spent, estimated = job_cost(job, prices)
+    shown_id = f"batch_{job.job_id}" if job.dialect == OPENAI else job.job_id
     return {
         "id": job.job_id, "name": job.name, "tenant": job.tenant, "dialect": job.dialect,
-        "shown_id": f"batch_{job.job_id}" if job.dialect == OPENAI else job.job_id,
+        "shown_id": shown_id, "id_note": "" if shown_id == job.name else shown_id,
         "provider": job.provider, "model": job.model_id, "status": job.status,
         "ended": job.ended, "message": job.message, "total": c.total,
         "processed": c.processed, "success": c.success, "errors": c.errors,
@@ -36,8 +37,8 @@ def job_row(job: Job, prices: Mapping[str, Price], base: str) -> dict[str, Any]:
 
 def blank_row() -> dict[str, Any]:
     """A row of no job: what the page's script fills in for a job that appears later."""
-    fields = ("id", "name", "shown_id", "tenant", "dialect", "provider", "model", "status",
-              "url", "progress_text", "tokens_text", "cost_text", "submitted_text")
+    fields = ("id", "name", "shown_id", "id_note", "tenant", "dialect", "provider", "model",
+              "status", "url", "progress_text", "tokens_text", "cost_text", "submitted_text")
     return {**dict.fromkeys(fields, ""), "success_pct": 0, "error_pct": 0}
 
 
@@ -92,7 +93,9 @@ def _progress(job: Job) -> str:
 def _money(dollars: float | None, estimated: bool) -> str:
     if dollars is None:
         return "-"
-    return f"{'~' if estimated else ''}${dollars:,.4f}"
+    # Cents show to four places; a job of a few requests costs millionths.
+    shown = f"{dollars:,.4f}" if dollars >= 0.01 or dollars == 0 else f"{dollars:.6f}"
+    return f"{'~' if estimated else ''}${shown}"
 
 
 def when(at: float) -> str:

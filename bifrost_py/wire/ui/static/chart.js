@@ -88,9 +88,11 @@
         }
       });
     });
-    [0, Math.floor(slots / 2), slots - 1].forEach(function (i) {
-      chart.append(svg("text", {x: LEFT + (i + 0.5) * step, y: H - 6, class: "axis",
-                                "text-anchor": "middle"}, when(starts[i])));
+    // The first and last labels line up with the plot's edges, so neither is cut off.
+    [[0, "start", LEFT], [Math.floor(slots / 2), "middle", LEFT + (Math.floor(slots / 2) + 0.5) * step],
+     [slots - 1, "end", W - RIGHT]].forEach(function (label) {
+      chart.append(svg("text", {x: label[2], y: H - 6, class: "axis", "text-anchor": label[1]},
+                       when(starts[label[0]])));
     });
     holder.replaceChildren(chart, legend(series, key));
   }
