@@ -91,6 +91,12 @@ def test_a_login_with_anything_but_a_token_is_refused(world: World, token: str) 
         assert "neither a key" in response.text
 
 
+def test_a_login_form_past_its_bound_is_refused(world: World) -> None:
+    with anonymous(world) as browser:
+        response = browser.post("/ui/login", data={"token": "x" * 5000})
+        assert response.status_code == 400 and "set-cookie" not in response.headers
+
+
 def test_a_login_sets_a_signed_httponly_strict_cookie_that_holds_no_token(world: World) -> None:
     with anonymous(world) as browser:
         response = browser.post("/ui/login", data={"token": ALPHA.token})

@@ -59,7 +59,9 @@ class Outputs:
         """Up to MAX_ERROR_LINES of the job's error lines, from its first MAX_SCANNED bytes."""
         found: list[ErrorLine] = []
         scanned = 0
-        for output in outputs if job.counts.errors else []:
+        # A batch's error file holds them all; a Bedrock job's lines are mixed in its outputs.
+        sources = [o for o in outputs if o.errors_only] or outputs
+        for output in sources if job.counts.errors else []:
             async for _, line in numbered_lines(output.read()):
                 scanned += len(line) + 1
                 error = _error_line(line, output.errors_only)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
+from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from bifrost_py.errors import InvalidRequestError, NotFoundError
@@ -24,10 +25,7 @@ async def login_form(req: UIRequest, ui: UI) -> Response:
 
 
 async def login(req: UIRequest, ui: UI) -> Response:
-    if int(req.request.headers.get("content-length") or 0) > MAX_LOGIN_BODY:
-        raise InvalidRequestError("A login form is a token, not more.")
-    form = await req.request.form(max_files=0, max_fields=4)
-    who = ui.identities.who(str(form.get("token") or "").strip())
+    who = ui.identities.who(await _token(req.request))
     if who is None:
         return req.page(ui, "login.html", 401, error="That is neither a key's bearer token "
                         "nor the server's metrics token.")
@@ -73,6 +71,16 @@ async def static(req: UIRequest, ui: UI) -> Response:
     if name not in STATIC:
         raise NotFoundError(f"No file {name}.")
     return FileResponse(HERE / "static" / name, media_type=STATIC[name])
+
+
+async def _token(request: Request) -> str:
+    """The login form's token; read to a bound, as anyone may post it."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_LOGIN_BODY:
+            raise InvalidRequestError("A login form holds a token and no more.")
+    return parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0].strip()
 
 
 def _session_cookie(response: Response, req: UIRequest, value: str, max_age: int) -> None:
