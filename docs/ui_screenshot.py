@@ -94,7 +94,7 @@ def bedrock_job(server: RunningServer, tenant: str, records: int, bad: int) -> N
     key, secret, _ = TENANTS[tenant]
     options = {"region_name": "us-west-2", "aws_access_key_id": key,
                "aws_secret_access_key": secret}
-    s3 = boto3.client("s3", endpoint_url=server.s3_url, **options)  # type: ignore[call-overload]
+    s3 = boto3.client("s3", endpoint_url=server.s3_url, **options)
     s3.create_bucket(Bucket="reviews")
     lines = [json.dumps({"recordId": f"review-{i}", "modelInput": {
         "anthropic_version": "bedrock-2023-05-31", "max_tokens": 200,
@@ -102,7 +102,7 @@ def bedrock_job(server: RunningServer, tenant: str, records: int, bad: int) -> N
         for i in range(records)]
     lines += [json.dumps({"recordId": f"broken-{i}", "modelInput": "?"}) for i in range(bad)]
     s3.put_object(Bucket="reviews", Key="in.jsonl", Body="\n".join(lines).encode())
-    bedrock = boto3.client("bedrock", endpoint_url=server.bedrock_url,  # type: ignore[call-overload]
+    bedrock = boto3.client("bedrock", endpoint_url=server.bedrock_url,
                            **options)
     bedrock.create_model_invocation_job(
         jobName="review-classifier", modelId=MODELS[0][1],
