@@ -30,7 +30,10 @@
     if (value >= 1e6) {
       return (value / 1e6).toFixed(1) + "M";
     }
-    return value >= 1e4 ? (value / 1e3).toFixed(1) + "k" : String(Math.round(value));
+    if (value >= 1e4) {
+      return (value / 1e3).toFixed(1) + "k";
+    }
+    return Number.isInteger(value) ? String(value) : value.toFixed(1);
   }
 
   function when(iso) {
@@ -65,10 +68,12 @@
     const sums = starts.map(function (_, i) {
       return total(series.map(function (one) { return one[key][i]; }));
     });
-    const top = Math.max.apply(null, sums) || 1;
+    const empty = Math.max.apply(null, sums) === 0;
+    const top = empty ? 1 : Math.max.apply(null, sums);
     const plotW = W - LEFT - RIGHT, plotH = H - TOP - BOTTOM, step = plotW / slots;
     const chart = svg("svg", {viewBox: "0 0 " + W + " " + H, class: "plot", role: "img"});
-    [0, 0.5, 1].forEach(function (fraction) {
+    // An empty window has a baseline and no scale.
+    (empty ? [0] : [0, 0.5, 1]).forEach(function (fraction) {
       const y = TOP + plotH * (1 - fraction);
       chart.append(svg("line", {x1: LEFT, x2: W - RIGHT, y1: y, y2: y, class: "grid"}));
       chart.append(svg("text", {x: LEFT - 6, y: y + 4, class: "axis", "text-anchor": "end"},
