@@ -66,5 +66,6 @@ def create_app(config: Config) -> Mounts:
     app = Starlette(routes=routes, lifespan=lifespan)
     return Mounts(app, {"/bedrock/files": ("s3", server.s3),
                         "/bedrock": ("bedrock", server.bedrock),
-                        "/v1": ("openai", server.openai), "/openai/v1": ("openai", server.openai)},
+                        "/v1": ("openai", server.openai), "/openai/v1": ("openai", server.openai),
+                        "/ui": ("ui", server.ui)},
                   server.observer)

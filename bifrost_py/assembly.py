@@ -54,6 +54,8 @@ from bifrost_py.wire.openai.service import V1
 from bifrost_py.wire.s3.app import S3App
 from bifrost_py.wire.s3.proxy import S3Proxy
 from bifrost_py.wire.s3.proxy_tenancy import ProxyTenancy
+from bifrost_py.wire.ui.app import UIApp
+from bifrost_py.wire.ui.service import dashboard
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -98,6 +100,9 @@ class Server:
                                    self.store.file_uploads()), routing, self.guard, self.observer)
         self.metrics_endpoint = MetricsEndpoint(self.metrics, self.store.jobs,
                                                 config.server.metrics_token, self.guard.enabled)
+        self.ui = UIApp(dashboard(config, self.store.jobs, self.guard, file_store,
+                                  {name: files.objects for name, files
+                                   in self.providers.files.items()}), self.observer)
 
     async def open(self) -> None:
         await self.store.open()

@@ -52,8 +52,7 @@ async def find_inputs(objects: Objects, job: Job) -> list[ObjectInfo]:
 async def publish_outputs(objects: Objects, job: Job, inputs: list[ObjectInfo],
                           spools: list[Spool], counts: Counts) -> None:
     """`{output}/{job id}/{input name}.out` per input, and `manifest.json.out`."""
-    bucket, prefix = job_location(job, job.output_uri)
-    base = f"{prefix.rstrip('/')}/{job.job_id}/" if prefix.strip("/") else f"{job.job_id}/"
+    bucket, base = output_location(job)
     input_prefix = parse_s3_uri(job.input_uri)[1]
     try:
         for obj, spool in zip(inputs, spools, strict=True):
@@ -71,6 +70,12 @@ def check_record_count(total: int, limit: int) -> None:
     if limit and total > limit:
         raise JobFailed(f"The input holds {total} records, more than the {limit} a job may have "
                         "(server.max_records_per_job).")
+
+
+def output_location(job: Job) -> tuple[str, str]:
+    """The stored bucket of a job's outputs, and the prefix they are written under."""
+    bucket, prefix = job_location(job, job.output_uri)
+    return bucket, f"{prefix.rstrip('/')}/{job.job_id}/" if prefix.strip("/") else f"{job.job_id}/"
 
 
 def job_location(job: Job, uri: str) -> tuple[str, str]:

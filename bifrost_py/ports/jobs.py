@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from bifrost_py.domain.jobs import Job, JobFilter, JobTotals
+from bifrost_py.domain.usage import Usage
 
 
 class JobRepository(Protocol):
@@ -32,6 +33,10 @@ class JobRepository(Protocol):
 
     async def totals(self) -> list[JobTotals]:
         """Every tenant's jobs, grouped by provider and status, with their counts summed."""
+
+    async def usage(self, tenant: str | None, since: float, slot: float) -> list[Usage]:
+        """What jobs counted since `since`, in slots of `slot` seconds, by provider and tenant:
+        one tenant's jobs, or every tenant's."""
 
     async def unfinished(self) -> list[tuple[str, str, bool]]:
         """(job id, provider, stop requested) of every job not yet ended, oldest first."""

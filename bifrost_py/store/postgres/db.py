@@ -47,6 +47,7 @@ POSTGRES = Dialect(
     event_key=lambda status: status,
     contains=lambda column: f"strpos({column}, ?) > 0",
     skip_locked=" FOR UPDATE SKIP LOCKED",
+    whole=lambda expression: f"floor({expression})::bigint",
 )
 
 

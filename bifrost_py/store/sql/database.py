@@ -54,6 +54,8 @@ class Dialect:
     # Ends a SELECT of rows to claim: where rows lock, those another transaction holds are
     # passed over rather than waited for.
     skip_locked: str
+    # The whole part of a positive number: SQLite's CAST truncates, PostgreSQL's rounds.
+    whole: Callable[[str], str]
 
 
 class Database(Protocol):

@@ -14,6 +14,7 @@ import orjson
 from bifrost_py.domain.job_events import new_event_id
 from bifrost_py.domain.jobs import ENDED, STOPPING, Counts, Job, JobFilter, JobTotals, summary
 from bifrost_py.domain.tenancy import shown_token, stored_token
+from bifrost_py.domain.usage import Usage
 from bifrost_py.errors import (
     ConflictException,
     ResourceNotFoundException,
@@ -23,6 +24,7 @@ from bifrost_py.errors import (
 )
 from bifrost_py.store.sql.database import Connection, Database, Dialect
 from bifrost_py.store.sql.fences import check_fence
+from bifrost_py.store.sql.usage import usage
 
 MAX_TAGS = 200
 SUMMARY_CACHE = 20_000
@@ -147,6 +149,9 @@ class JobStore:
             "coalesce(sum(cost), 0.0) AS cost FROM jobs GROUP BY provider, status")
         return [JobTotals(r["provider"], r["status"], r["jobs"], r["processed"], r["errors"],
                           r["input_tokens"], r["output_tokens"], r["cost"]) for r in rows]
+
+    async def usage(self, tenant: str | None, since: float, slot: float) -> list[Usage]:
+        return await usage(self.db, tenant, since, slot)
 
     async def unfinished(self) -> list[tuple[str, str, bool]]:
         """(job id, provider, stop requested) of every job not yet ended, oldest first: the

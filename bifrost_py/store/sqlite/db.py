@@ -31,6 +31,7 @@ SQLITE = Dialect(
     contains=lambda column: f"instr({column}, ?) > 0",
     # One writer at a time: nothing to pass over.
     skip_locked="",
+    whole=lambda expression: f"CAST({expression} AS INTEGER)",
 )
 
 
