@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bifrost_py.store.sqlite.jobs import JobStore
-
 from bifrost_py.domain.jobs import COMPLETED, IN_PROGRESS, Counts, Job, job_arn
 from bifrost_py.domain.usage import Usage
+from bifrost_py.store.sql.jobs import JobStore
 from bifrost_py.store.sqlite.db import Database
 
 SINCE = 1_800_000_000.0
