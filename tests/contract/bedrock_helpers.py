@@ -269,6 +269,47 @@ def assert_manifest_matches(job: dict[str, Any], found: dict[str, Any],
                                             for u in usage)
 
 
+# a job that outlives its server: slow enough to interrupt, checked for every record exactly once
+
+RESTART_MODEL = "restart-echo"
+RESTART_RECORDS = 200
+# 200 records at 60 ms, 4 at a time: about 3 s, long enough to interrupt the job partway. On a
+# store replicas share (PostgreSQL) a killed server's leases are not the next one's to take back:
+# they lapse, after the shortest lease allowed.
+RESTART_CONFIG = f"""
+[server]
+job_lease_seconds = 3
+
+[providers.local.models."{RESTART_MODEL}"]
+latency_ms = 60
+concurrency = 4
+"""
+
+
+def start_slow_job(server: Endpoints, records: int = RESTART_RECORDS) -> str:
+    """A job of `records` slow records, watched until it is partway through; its ARN."""
+    bedrock, s3 = bedrock_client(server), s3_client(server)
+    s3.create_bucket(Bucket="restart")
+    input_uri = put_records(s3, "restart", "in.jsonl", numbered_records(records))
+    arn = create_job(bedrock, input_uri, "s3://restart/out/", model_id=RESTART_MODEL)
+    wait_for_progress(bedrock, arn)
+    return arn
+
+
+def assert_finished_once(server: Endpoints, arn: str, records: int = RESTART_RECORDS) -> None:
+    """The job of start_slow_job completed on `server` with every record in its output exactly
+    once."""
+    bedrock, s3 = bedrock_client(server), s3_client(server)
+    job = wait_for_status(bedrock, arn, timeout=30)
+    assert job["status"] == "Completed", job
+    assert counts(job) == {"totalRecordCount": records, "processedRecordCount": records,
+                           "successRecordCount": records, "errorRecordCount": 0}
+    lines = output_lines(s3, "restart", arn)
+    assert sorted(record_ids(lines)) == [r["recordId"] for r in numbered_records(records)]
+    assert all("modelOutput" in line for line in lines)
+    assert_manifest_matches(job, manifest(s3, "restart", arn), lines)
+
+
 # errors
 
 

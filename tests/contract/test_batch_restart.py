@@ -10,20 +10,12 @@ from pathlib import Path
 
 import pytest
 from bedrock_helpers import (
-    assert_manifest_matches,
+    RESTART_CONFIG,
+    assert_finished_once,
     bedrock_client,
-    counts,
-    create_job,
     get_job,
     job_id,
-    manifest,
-    numbered_records,
-    output_lines,
-    put_records,
-    record_ids,
-    s3_client,
-    wait_for_progress,
-    wait_for_status,
+    start_slow_job,
     write_config,
 )
 from server_process import ServerProcess
@@ -31,21 +23,6 @@ from server_process import ServerProcess
 from tests.postgres import StoreToml
 
 pytestmark = pytest.mark.every_store
-
-MODEL = "restart-echo"
-RECORDS = 200
-# 200 records at 60 ms, 4 at a time: about 3 s, long enough to interrupt the job partway. On a
-# store replicas share (PostgreSQL) a killed server's leases are not the next one's to take back:
-# they lapse, after the shortest lease allowed.
-CONFIG = f"""
-[server]
-job_lease_seconds = 3
-
-[providers.local.models."{MODEL}"]
-latency_ms = 60
-concurrency = 4
-"""
-
 
 StartServer = Callable[[], ServerProcess]
 
@@ -62,33 +39,10 @@ def start_server(tmp_path: Path, store_toml: StoreToml) -> Iterator[StartServer]
         return server
 
     with store_toml() as toml:
-        config = write_config(tmp_path, CONFIG + toml)
+        config = write_config(tmp_path, RESTART_CONFIG + toml)
         yield start
         for server in started:
             server.close()
-
-
-def start_slow_job(server: ServerProcess) -> str:
-    """A job of RECORDS slow records, watched until it is partway through; its ARN."""
-    bedrock, s3 = bedrock_client(server), s3_client(server)
-    s3.create_bucket(Bucket="restart")
-    input_uri = put_records(s3, "restart", "in.jsonl", numbered_records(RECORDS))
-    arn = create_job(bedrock, input_uri, "s3://restart/out/", model_id=MODEL)
-    wait_for_progress(bedrock, arn)
-    return arn
-
-
-def assert_finished_once(server: ServerProcess, arn: str) -> None:
-    """The job completed on `server` with every record in its output exactly once."""
-    bedrock, s3 = bedrock_client(server), s3_client(server)
-    job = wait_for_status(bedrock, arn, timeout=30)
-    assert job["status"] == "Completed", job
-    assert counts(job) == {"totalRecordCount": RECORDS, "processedRecordCount": RECORDS,
-                           "successRecordCount": RECORDS, "errorRecordCount": 0}
-    lines = output_lines(s3, "restart", arn)
-    assert sorted(record_ids(lines)) == [r["recordId"] for r in numbered_records(RECORDS)]
-    assert all("modelOutput" in line for line in lines)
-    assert_manifest_matches(job, manifest(s3, "restart", arn), lines)
 
 
 def test_a_job_killed_with_sigkill_midway_resumes_and_writes_every_record_once(
