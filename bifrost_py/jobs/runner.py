@@ -131,7 +131,9 @@ class Runner:
             await asyncio.sleep(self.lease_seconds / 3)
             asked, sent = list(self._running), time.monotonic()
             try:
-                held = await self.leases.renew(asked)
+                # Bounded: a store that cannot be reached may keep a renewal waiting for a
+                # connection far longer than the lease lasts.
+                held = await asyncio.wait_for(self.leases.renew(asked), self.lease_seconds / 3)
                 renewed = sent
             except Exception as exc:
                 # Give up with a third of the lease to spare, before another replica may claim.

@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -305,7 +306,12 @@ def assert_finished_once(server: Endpoints, arn: str, records: int = RESTART_REC
     assert counts(job) == {"totalRecordCount": records, "processedRecordCount": records,
                            "successRecordCount": records, "errorRecordCount": 0}
     lines = output_lines(s3, "restart", arn)
-    assert sorted(record_ids(lines)) == [r["recordId"] for r in numbered_records(records)]
+    found = Counter(record_ids(lines))
+    expected = {r["recordId"] for r in numbered_records(records)}
+    doubled = sorted(record for record, times in found.items() if times > 1)
+    assert found.keys() == expected and not doubled, (
+        f"doubled: {doubled}, missing: {sorted(expected - found.keys())}, "
+        f"unexpected: {sorted(found.keys() - expected)}")
     assert all("modelOutput" in line for line in lines)
     assert_manifest_matches(job, manifest(s3, "restart", arn), lines)
 
