@@ -7,10 +7,8 @@ import contextlib
 import dataclasses
 import json
 import logging
-import tempfile
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from bifrost_py.domain.objects import (
@@ -31,7 +29,7 @@ from bifrost_py.errors import (
     NoSuchKey,
 )
 from bifrost_py.ports.files import NO_CONDITIONS, Blob, FileMirror
-from bifrost_py.store.blobs.disk import BlobStore
+from bifrost_py.store.blobs.protocol import BlobStore
 from bifrost_py.store.sql.database import Connection, Database
 
 log = logging.getLogger("bifrost_py.store")
@@ -209,16 +207,11 @@ class ObjectStore:
         """`obj` with its content uploaded to the provider and the file id as its ETag."""
         if self.mirror is None:
             return obj
-        if obj.data is not None or len(obj.blobs) == 1:
-            content: bytes | Path = (obj.data if obj.data is not None
-                                     else self.blobs.path(obj.blobs[0][0]))
-            file_id = await self.mirror.upload(obj.key, content, obj.content_type)
+        if obj.data is not None:
+            file_id = await self.mirror.upload(obj.key, obj.data, obj.content_type)
         else:
-            with tempfile.NamedTemporaryFile(dir=self.blobs.tmp) as joined:
-                async for chunk in self.read(obj, 0, obj.size - 1):
-                    joined.write(chunk)
-                joined.flush()
-                file_id = await self.mirror.upload(obj.key, Path(joined.name), obj.content_type)
+            async with self.blobs.as_file(obj.blobs) as path:
+                file_id = await self.mirror.upload(obj.key, path, obj.content_type)
         return dataclasses.replace(obj, etag=f'"{file_id}"')
 
     def replace(self, conn: Connection, obj: ObjectInfo,
