@@ -1,6 +1,6 @@
 """What every store keeps, with several servers sharing its database (on SQLite, several
 connections to one file): limits of jobs in flight, idempotent creates, names per tenant,
-atomic replacement, byte-ordered keys, statuses recorded once."""
+atomic replacement, a deleted bucket gone everywhere, byte-ordered keys, statuses recorded once."""
 
 from __future__ import annotations
 
@@ -169,6 +169,30 @@ def test_keys_list_in_utf8_byte_order(make_database: MakeDatabase, tmp_path: Pat
         return [o.key for o in (await store.list_keys("bkt")).objects]
 
     assert on_servers(make_database, test) == sorted(keys, key=lambda k: k.encode())
+
+
+def test_a_bucket_another_server_deleted_is_no_such_bucket_for_reads_and_writes(
+        make_database: MakeDatabase, tmp_path: Path) -> None:
+    async def test(databases: list[Database]) -> list[str]:
+        blobs = BlobStore(tmp_path)
+        blobs.open()
+        here, there = (ObjectStore(db, blobs, auto_create_buckets=False) for db in databases[:2])
+        await here.create_bucket("bkt")
+        await here.put("bkt", "k", [await blobs.write(body(b"x"), max_size=10)], '"e"',
+                       NewObject())
+        await there.delete("bkt", "k")
+        await there.delete_bucket("bkt")
+
+        async def put() -> None:
+            await here.bucket_for_write("bkt")
+            await here.put("bkt", "k", [await blobs.write(body(b"y"), max_size=10)], '"e"',
+                           NewObject())
+
+        # One after another: the second put comes after the first has forgotten the name.
+        return [type((await settled([call]))[0]).__name__ for call in (
+            here.get("bkt", "k"), here.list_keys("bkt"), put(), put())]
+
+    assert on_servers(make_database, test) == ["NoSuchBucket"] * 4
 
 
 @pytest.mark.parametrize("make_database", ["postgres"], indirect=True)
