@@ -10,10 +10,8 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
 import psycopg
 import pytest
 from bedrock_helpers import (
@@ -25,15 +23,14 @@ from bedrock_helpers import (
     wait_for,
     write_config,
 )
-from moto.server import ThreadedMotoServer
 from openai_helpers import client, upload
 from s3_helpers import MIB, etag_of, expect_error, get_bytes, list_keys, multipart_etag
-from server_process import ServerProcess, free_port
+from server_process import ServerProcess
 from tcp_proxy import TcpProxy
 
+from tests.moto_s3 import BUCKET, blobs_toml, bucket_client
 from tests.postgres import fresh_database
 
-BLOB_BUCKET = "bifrost-blobs"
 # Above this size an object's bytes leave its database row for the blob store: only the large
 # bodies show that the replicas share the S3 bucket and not just the database.
 SMALL = 1000
@@ -42,6 +39,7 @@ LARGE = 5 * MIB
 PART = 5 * MIB
 # The renew loop's own words as it gives up every job of a replica cut off from the database.
 CUT_OFF_LOG = "stopping every job here"
+BLOBS_PREFIX = "replicas/"
 LEASE_SECONDS = 3  # job_lease_seconds in RESTART_CONFIG
 Trio = tuple[ServerProcess, ServerProcess, ServerProcess]
 
@@ -52,35 +50,22 @@ def body(size: int, seed: int = 0) -> bytes:
     return (pattern * (size // len(pattern) + 1))[:size]
 
 
-def blob_client(moto_url: str) -> Any:
-    return boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """moto's S3 server, in this process, with the bucket the replicas keep their blobs in."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        blob_client(url).create_bucket(Bucket=BLOB_BUCKET)
-        yield url
-    finally:
-        server.stop()
+def blob_sizes() -> dict[str, int]:
+    """The size of every object the replicas keep in the blob bucket, by key."""
+    pages = bucket_client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET,
+                                                                       Prefix=BLOBS_PREFIX)
+    return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
 
 
 class Replicas:
     """Server processes on one database and one blob prefix, each on a data dir of its own."""
 
-    def __init__(self, directory: Path, database_url: str, moto_url: str) -> None:
+    def __init__(self, directory: Path, database_url: str) -> None:
         self.directory = directory
         self.database_url = database_url
-        self.moto_url = moto_url
         # A prefix of the group's own: a replica sweeps the blobs its database does not know,
         # which would be every other group's.
-        self.prefix = f"replicas/{directory.name}/"
+        self.prefix = f"{BLOBS_PREFIX}{directory.name}/"
         self.started: list[ServerProcess] = []
 
     def start(self, name: str, database_url: str | None = None) -> ServerProcess:
@@ -90,12 +75,8 @@ class Replicas:
         config = write_config(home, RESTART_CONFIG + f"""
 [store]
 database_url = "{database_url or self.database_url}"
-blobs = "s3://{BLOB_BUCKET}/{self.prefix}"
-blobs_endpoint_url = "{self.moto_url}"
 blobs_region = "us-east-1"
-blobs_access_key_id = "testing"
-blobs_secret_access_key = "testing"
-""")
+{blobs_toml(self.prefix)}""")
         server = ServerProcess(config, home / "data", home / "server.log")
         self.started.append(server)
         return server
@@ -115,10 +96,11 @@ blobs_secret_access_key = "testing"
 
 
 @contextmanager
-def replicas(directory: Path, moto_url: str) -> Iterator[Replicas]:
-    """A group of replicas on a fresh database; every one stopped before the database goes."""
+def replicas(directory: Path) -> Iterator[Replicas]:
+    """A group of replicas on a fresh database and the session's moto server; every one stopped
+    before the database goes."""
     with fresh_database() as database_url:
-        group = Replicas(directory, database_url, moto_url)
+        group = Replicas(directory, database_url)
         try:
             yield group
         finally:
@@ -126,8 +108,8 @@ def replicas(directory: Path, moto_url: str) -> Iterator[Replicas]:
 
 
 @pytest.fixture(scope="module")
-def trio(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[Trio]:
-    with replicas(tmp_path_factory.mktemp("trio"), moto_url) as group:
+def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
+    with replicas(tmp_path_factory.mktemp("trio")) as group:
         yield group.start("a"), group.start("b"), group.start("c")
 
 
@@ -221,17 +203,16 @@ def test_a_file_uploaded_with_the_openai_sdk_on_one_replica_is_read_on_another(
         assert sdk.files.content(file_id).content == content
 
 
-def test_large_bodies_are_kept_in_the_shared_blob_bucket(
-        trio: Trio, bucket: str, moto_url: str) -> None:
+def test_large_bodies_are_kept_in_the_shared_blob_bucket(trio: Trio, bucket: str) -> None:
+    before = blob_sizes()
     s3_client(trio[0]).put_object(Bucket=bucket, Key="large", Body=body(LARGE))
-    stored = blob_client(moto_url).list_objects_v2(Bucket=BLOB_BUCKET, Prefix="replicas/")
-    assert stored["KeyCount"] > 0
-    assert sum(o["Size"] for o in stored["Contents"]) >= LARGE
+    added = {key: size for key, size in blob_sizes().items() if key not in before}
+    assert sum(added.values()) >= LARGE, f"the blob bucket gained only {added}"
 
 
 def test_a_job_of_a_replica_killed_with_sigkill_is_finished_by_another_once(
-        tmp_path: Path, moto_url: str) -> None:
-    with replicas(tmp_path, moto_url) as group:
+        tmp_path: Path) -> None:
+    with replicas(tmp_path) as group:
         a, b = group.start("a"), group.start("b")
         arn = start_slow_job(a)
         holder = group.lease_holder()
@@ -242,8 +223,8 @@ def test_a_job_of_a_replica_killed_with_sigkill_is_finished_by_another_once(
 
 
 def test_a_replica_cut_off_from_the_database_stops_in_a_lease_and_another_finishes_its_job(
-        tmp_path: Path, moto_url: str) -> None:
-    with replicas(tmp_path, moto_url) as group:
+        tmp_path: Path) -> None:
+    with replicas(tmp_path) as group:
         database = urlsplit(group.database_url)
         with TcpProxy(database.port or 5432, database.hostname or "127.0.0.1") as proxy:
             user = f"{database.username}@" if database.username else ""
