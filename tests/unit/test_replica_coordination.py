@@ -176,8 +176,19 @@ class Recorder:
         await asyncio.Event().wait()
 
 
+async def refused(*args: object) -> set[str]:
+    raise ConnectionError("the database is unreachable")
+
+
+async def unanswered(*args: object) -> set[str]:
+    """A call waiting for a connection to a database that does not answer, as a pool waits."""
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("cut_off", [refused, unanswered])
 def test_a_runner_cut_off_from_the_store_stops_its_job_before_another_takes_it(
-        make_database: MakeDatabase) -> None:
+        make_database: MakeDatabase, cut_off: Callable[..., Awaitable[set[str]]]) -> None:
     async def test(db: Database) -> None:
         log: list[str] = []
         a, b = Replica(db, "a", lease_seconds=0.9), Replica(db, "b", lease_seconds=0.9)
@@ -189,9 +200,6 @@ def test_a_runner_cut_off_from_the_store_stops_its_job_before_another_takes_it(
         second.start()
         await asyncio.sleep(1.5)
         assert log == ["a"], "a live replica keeps its job"
-
-        async def cut_off(*args: object) -> set[str]:
-            raise ConnectionError("the database is unreachable")
 
         a.leases.renew = a.leases.claim = cut_off  # type: ignore[assignment, method-assign]
         overlap = False
