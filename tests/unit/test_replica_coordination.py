@@ -12,6 +12,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,6 +161,36 @@ def test_a_replica_that_lost_the_job_writes_none_of_its_answers(
             await stale.flush()
         [fresh] = await b.spools.open(the_job, 1)
         assert fresh.done == set()
+
+    run(make_database, test)
+
+
+def test_an_answer_whose_flush_was_cancelled_midway_is_still_in_the_outputs(
+        make_database: MakeDatabase) -> None:
+    """A job's progress reporter is cancelled as the job ends, maybe while it flushes: the
+    batch it was writing must still be among the outputs published next."""
+    async def test(db: Database) -> None:
+        replica = Replica(db, "a")
+        the_job = job("j")
+        await replica.jobs.create(the_job, [])
+        await replica.leases.claim("local", 1)
+        [spool] = await replica.spools.open(the_job, 1)
+        transaction = db.transaction
+
+        async def slow(work: Callable[[Any], Any]) -> Any:
+            def late(conn: Any) -> Any:
+                time.sleep(0.3)  # on the database's thread: a write that outlives its caller
+                return work(conn)
+
+            return await transaction(late)
+
+        db.transaction = slow  # type: ignore[method-assign]
+        spool.append(1, True, 1, 1, b'{"line": 1}')
+        flushing = asyncio.create_task(spool.flush())
+        await asyncio.sleep(0.05)
+        flushing.cancel()
+        assert b"".join([chunk async for chunk in spool.outputs()]) == b'{"line": 1}\n'
+        assert spool.done == {1}
 
     run(make_database, test)
 

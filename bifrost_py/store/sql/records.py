@@ -2,13 +2,15 @@
 can carry on with it where the last one stopped.
 
 Answers are buffered in memory and written in batches (`flush`), each batch in a transaction that
-first checks the job's fencing token, so a replica that lost the job writes nothing more; a record
+first checks the job's fencing token, so a replica that lost the job writes nothing more; a batch
+that fails stays pending, and one whose caller was cancelled is waited for by the next; a record
 answered twice (by a replica that lost its lease mid-batch and the one that took over) keeps the
 first answer, by its primary key.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from bifrost_py.domain.jobs import Job
@@ -29,6 +31,7 @@ class StoredSpool:
         self.done: set[int] = set()
         self.tally = Tally()
         self._pending: list[Row] = []
+        self._writing: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
         rows = await self.db.fetchall(
@@ -46,9 +49,19 @@ class StoredSpool:
         self.tally.add(ok, input_tokens, output_tokens)
 
     async def flush(self) -> None:
+        if self._writing is not None:
+            # A write whose caller was cancelled (a job's reporter is, as the job ends) goes on
+            # in the database's thread: it lands before anything after it reads or writes.
+            await asyncio.wait([self._writing])
+            self._writing = None
         if not self._pending:
             return
         rows, self._pending = self._pending, []
+        self._writing = asyncio.create_task(self._write(rows))
+        await asyncio.shield(self._writing)
+        self._writing = None
+
+    async def _write(self, rows: list[Row]) -> None:
         fence = self.fences.get(self.job_id)
 
         def write(conn: Connection) -> None:
@@ -58,7 +71,12 @@ class StoredSpool:
                 "output_tokens, output) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows)
 
-        await self.db.transaction(write)
+        try:
+            await self.db.transaction(write)
+        except BaseException:
+            # Counted as done already: written by the next flush, or that flush fails too.
+            self._pending[:0] = rows
+            raise
 
     async def outputs(self, ok: bool | None = None) -> AsyncIterator[bytes]:
         """In input order, a page of lines at a time; what was appended but not yet flushed
