@@ -31,8 +31,8 @@ from tcp_proxy import TcpProxy
 from tests.moto_s3 import BUCKET, blobs_toml, bucket_client
 from tests.postgres import fresh_database
 
-# Above this size an object's bytes leave its database row for the blob store: only the large
-# bodies show that the replicas share the S3 bucket and not just the database.
+# Objects of up to 64 KiB keep their bytes in their database rows, larger ones in the blob
+# store: only the large bodies show that the replicas share the S3 bucket, not just the database.
 SMALL = 1000
 LARGE = 5 * MIB
 # Parts of a multipart upload other than the last must be at least 5 MiB.
@@ -196,9 +196,9 @@ def test_a_file_uploaded_with_the_openai_sdk_on_one_replica_is_read_on_another(
     line = b'{"custom_id": "r-%06d", "method": "POST", "url": "/v1/chat/completions", "body": ' \
            b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}}\n'
     content = b"".join(line % i for i in range(max(1, size // len(line % 0))))
-    file_id = upload(client(f"{trio[0].url}/v1"), content)
+    file_id = upload(client(trio[0].openai_url), content)
     for other in trio[1:]:
-        sdk = client(f"{other.url}/v1")
+        sdk = client(other.openai_url)
         assert sdk.files.retrieve(file_id).bytes == len(content)
         assert sdk.files.content(file_id).content == content
 
@@ -227,8 +227,8 @@ def test_a_replica_cut_off_from_the_database_stops_in_a_lease_and_another_finish
     with replicas(tmp_path) as group:
         database = urlsplit(group.database_url)
         with TcpProxy(database.port or 5432, database.hostname or "127.0.0.1") as proxy:
-            user = f"{database.username}@" if database.username else ""
-            proxied = urlunsplit(database._replace(netloc=f"{user}127.0.0.1:{proxy.port}"))
+            user, at, _ = database.netloc.rpartition("@")
+            proxied = urlunsplit(database._replace(netloc=f"{user}{at}127.0.0.1:{proxy.port}"))
             cut, other = group.start("cut", database_url=proxied), group.start("other")
             # The other replica, frozen while the job starts, cannot be the one to claim it.
             os.kill(other.process.pid, signal.SIGSTOP)
