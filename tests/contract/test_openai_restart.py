@@ -8,8 +8,9 @@ import signal
 import time
 
 import pytest
+from bedrock_helpers import RESTART_MODEL, RESTART_RECORDS
 from openai_helpers import chat_line, client, upload, wait
-from test_batch_restart import MODEL, RECORDS, StartServer, start_server  # noqa: F401 - fixture
+from test_batch_restart import StartServer, start_server  # noqa: F401 - fixture
 
 from bifrost_py.testing import RunningServer
 
@@ -20,7 +21,7 @@ def test_a_batch_killed_with_sigkill_midway_answers_every_request_once(
         start_server: StartServer) -> None:  # noqa: F811 - the fixture
     first = start_server()
     sdk = client(f"{first.url}/v1")
-    lines = [chat_line(i, MODEL) for i in range(RECORDS)]
+    lines = [chat_line(i, RESTART_MODEL) for i in range(RESTART_RECORDS)]
     batch = sdk.batches.create(input_file_id=upload(sdk, lines), endpoint="/v1/chat/completions",
                                completion_window="24h")
     wait(sdk, batch.id, frozenset({"in_progress"}))
@@ -34,7 +35,8 @@ def test_a_batch_killed_with_sigkill_midway_answers_every_request_once(
     done = wait(sdk, batch.id, timeout=60)
     assert done.status == "completed"
     assert done.request_counts is not None
-    assert (done.request_counts.total, done.request_counts.completed) == (RECORDS, RECORDS)
+    assert (done.request_counts.total, done.request_counts.completed) == (RESTART_RECORDS,
+                                                                          RESTART_RECORDS)
     output = [json.loads(line) for line in
               sdk.files.content(done.output_file_id or "").text.splitlines()]
     assert sorted(line["custom_id"] for line in output) == sorted(
