@@ -104,16 +104,16 @@ def jobs_run(args: argparse.Namespace, moto: Server, setup: str) -> dict[str, An
             db_cpu = (database_cpu(db_name(url)) - db0) if url else 0.0
             if conn is not None:
                 conn.close()
-            for arn, key in zip(arns, keys, strict=True):
-                if ended[arn]["status"] != "Completed":
-                    raise AssertionError(f"{arn} ended {ended[arn]['status']}: "
-                                         f"{ended[arn].get('message')}")
-                check_output(replicas[0], arn, key, per_job)
+            problems = [f"{arn} ended {ended[arn]['status']}: {ended[arn].get('message')}"
+                        if ended[arn]["status"] != "Completed"
+                        else check_output(replicas[0], arn, key, per_job)
+                        for arn, key in zip(arns, keys, strict=True)]
         finally:
             stop_replicas(replicas)
     ran = [sum(1 for pids in owners.values() if r.pid in pids) for r in replicas]
     return {"wall": wall, "cpu_ms": cpu / args.records * 1000,
-            "db_ms": db_cpu / args.records * 1000, "jobs_per_replica": ran}
+            "db_ms": db_cpu / args.records * 1000, "jobs_per_replica": ran,
+            "problems": [p for p in problems if p]}
 
 
 def jobs_section(args: argparse.Namespace, moto: Server) -> tuple[list[str], list[str]]:
@@ -129,9 +129,11 @@ def jobs_section(args: argparse.Namespace, moto: Server) -> tuple[list[str], lis
                   f"{ideal_wall(args, SETUPS[setup]):.2f}), bifrost CPU {row['cpu_ms']:.3f} "
                   f"ms/record, PostgreSQL {row['db_ms']:.3f} ms/record, jobs held per replica "
                   f"{row['jobs_per_replica']}", flush=True)
+            for problem in row["problems"]:
+                print(f"jobs round {rnd} {setup}: WRONG OUTPUT {problem}", flush=True)
     lines = ["| setup | replicas | wall s (median) | ideal s | wall / ideal | "
-             "bifrost CPU ms/record | PostgreSQL CPU ms/record | jobs held per replica |",
-             "|---|---|---|---|---|---|---|---|"]
+             "bifrost CPU ms/record | PostgreSQL CPU ms/record | jobs held per replica | "
+             "wrong outputs |", "|---|---|---|---|---|---|---|---|---|"]
     med = {s: {k: statistics.median([r[k] for r in rs]) for k in ("wall", "cpu_ms", "db_ms")}
            for s, rs in rows.items()}
     for setup, rs in rows.items():
@@ -140,8 +142,8 @@ def jobs_section(args: argparse.Namespace, moto: Server) -> tuple[list[str], lis
                 " ".join("/".join(str(n) for n in r["jobs_per_replica"]) for r in rs))
         lines.append(f"| {setup} | {SETUPS[setup]} | {m['wall']:.2f} | {ideal:.2f} | "
                      f"{m['wall'] / ideal:.2f} | {m['cpu_ms']:.3f} | {m['db_ms']:.3f} | "
-                     f"{held} |")
-    missed = []
+                     f"{held} | {sum(len(r['problems']) for r in rs)} of {len(rs) * args.jobs} |")
+    missed = [f"{setup}: {p}" for setup, rs in rows.items() for r in rs for p in r["problems"]]
     if {"1 replica", "2 replicas"} <= rows.keys():
         ratios = [one["wall"] / two["wall"]
                   for one, two in zip(rows["1 replica"], rows["2 replicas"], strict=True)]
@@ -213,11 +215,12 @@ def takeover_round(args: argparse.Namespace, moto: Server, rnd: int) -> dict[str
                 if now > args.timeout or survivor.proc.poll() is not None:
                     raise RuntimeError(f"takeover: not done {now:.0f} s after the kill: {row()}")
                 time.sleep(DB_POLL)
-            check_output(survivor, arn, key, args.takeover_records)
+            problem = check_output(survivor, arn, key, args.takeover_records)
         finally:
             stop_replicas(replicas, killed)
     rest = (args.takeover_records - stored0) * args.latency_ms / 1000 / args.concurrency
-    return {"left": left, "processed": processed0, "stored": stored0, "rest": rest, **marks}
+    return {"left": left, "processed": processed0, "stored": stored0, "rest": rest,
+            "problem": problem, **marks}
 
 
 def takeover_section(args: argparse.Namespace, moto: Server) -> tuple[list[str], list[str]]:
@@ -228,8 +231,8 @@ def takeover_section(args: argparse.Namespace, moto: Server) -> tuple[list[str],
         print(f"takeover round {rnd}: killed at {row['processed']:.0f} records with "
               f"{row['left']:.2f} s of lease left; claim {row['claim']:.2f} s, first record "
               f"{row['record']:.2f} s, processedRecordCount rises {row['progress']:.2f} s, "
-              f"completed {row['done']:.2f} s after the kill; every record exactly once",
-              flush=True)
+              f"completed {row['done']:.2f} s after the kill; output: "
+              f"{row['problem'] or 'every record exactly once'}", flush=True)
     keys = ("left", "claim", "record", "progress", "done", "rest")
     lines = ["| round | processed / stored at kill | lease left at kill s | claimed s | "
              "first record s | processedRecordCount rises s | completed s | ideal for the rest "
@@ -244,6 +247,8 @@ def takeover_section(args: argparse.Namespace, moto: Server) -> tuple[list[str],
     lines.append(f"kill -> processedRecordCount rises, median {progress:.2f} s against "
                  f"job_lease_seconds = {args.lease_seconds:g} ({progress / args.lease_seconds:.2f}"
                  f" leases); target <= lease + {args.takeover_slack:g} s = {limit:g} s")
-    missed = [] if progress <= limit else [f"takeover {progress:.2f} s > {limit:g} s"]
+    missed = [f"takeover: {r['problem']}" for r in rows if r["problem"]]
+    if progress > limit:
+        missed.append(f"takeover {progress:.2f} s > {limit:g} s")
     return lines, missed
 
