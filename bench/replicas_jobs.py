@@ -138,10 +138,11 @@ def jobs_section(args: argparse.Namespace, moto: Server) -> tuple[list[str], lis
            for s, rs in rows.items()}
     for setup, rs in rows.items():
         m, ideal = med[setup], ideal_wall(args, SETUPS[setup])
+        over = m["wall"] / ideal if ideal else math.inf  # no latency: no ideal
         held = ("-" if setup == "sqlite" else
                 " ".join("/".join(str(n) for n in r["jobs_per_replica"]) for r in rs))
         lines.append(f"| {setup} | {SETUPS[setup]} | {m['wall']:.2f} | {ideal:.2f} | "
-                     f"{m['wall'] / ideal:.2f} | {m['cpu_ms']:.3f} | {m['db_ms']:.3f} | "
+                     f"{over:.2f} | {m['cpu_ms']:.3f} | {m['db_ms']:.3f} | "
                      f"{held} | {sum(len(r['problems']) for r in rs)} of {len(rs) * args.jobs} |")
     missed = [f"{setup}: {p}" for setup, rs in rows.items() for r in rs for p in r["problems"]]
     if {"1 replica", "2 replicas"} <= rows.keys():
