@@ -43,6 +43,7 @@ from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.store import Store
 from bifrost_py.ports.upstream import BatchAPI
 from bifrost_py.providers.local.backends import make_backend
+from bifrost_py.store.blobs.configured import blob_store
 from bifrost_py.store.postgres.store import PostgresStore
 from bifrost_py.store.sqlite.store import SqliteStore
 from bifrost_py.wire.auth.guard import Guard
@@ -126,11 +127,11 @@ def replica_id(config: Config) -> str:
 
 def new_store(config: Config) -> Store:
     """The store the config names, not yet open: PostgreSQL at [store] database_url, else SQLite
-    under data_dir; object bytes under data_dir either way."""
+    under data_dir; object bytes in the S3 bucket at [store] blobs, else under data_dir."""
+    blobs = blob_store(config.store, config.data_path, config.server.fsync)
     if config.store.database_url:
-        return PostgresStore(config.store.database_url, config.data_path,
-                             fsync=config.server.fsync)
-    return SqliteStore(config.data_path, fsync=config.server.fsync)
+        return PostgresStore(config.store.database_url, blobs)
+    return SqliteStore(config.data_path, blobs)
 
 
 def providers(config: Config, store: Store, metrics: Metrics) -> Providers:

@@ -18,6 +18,7 @@ from bifrost_py.store.postgres.db import PostgresDatabase
 from bifrost_py.store.sql.database import Database
 from bifrost_py.store.sqlite.db import Database as SqliteDatabase
 from bifrost_py.testing import RunningServer
+from tests.moto_s3 import blobs_toml, new_prefix
 from tests.postgres import STORES, StoreToml, fresh_database
 
 # pytester runs a user's own suite against the plugin (test_pytest_fixture.py).
@@ -56,11 +57,12 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def store_toml(store_kind: str) -> StoreToml:
     """`with store_toml() as toml:` the [store] table of a config.toml for a new server on this
-    test's store: empty for SQLite (under data_dir), a fresh database for PostgreSQL."""
+    test's store: empty for SQLite (under data_dir); for PostgreSQL, a fresh database and blobs
+    in the session's S3 bucket (moto) under a fresh prefix, as replicas are configured."""
     @contextmanager
     def postgres() -> Iterator[str]:
         with fresh_database() as url:
-            yield f'\n[store]\ndatabase_url = "{url}"\n'
+            yield f'\n[store]\ndatabase_url = "{url}"\n{blobs_toml(new_prefix())}'
 
     return postgres if store_kind == "postgres" else lambda: nullcontext("")
 

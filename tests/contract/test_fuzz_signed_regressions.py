@@ -139,3 +139,16 @@ def test_regression_xml_nested_or_wider_than_s3_documents_is_refused_at_once(
     check_s3_answer(request, answer, authenticated=True)
     assert (answer.status, s3_error_code(request, answer)) == (400, "MalformedXML")
     assert answer.elapsed < 1, f"{answer.elapsed:.2f} s to refuse {len(request.body)} bytes"
+
+
+@pytest.mark.parametrize("encoding", ["TTF-8", "UTFi16"])
+def test_regression_xml_declaring_an_unknown_encoding_is_malformed_not_a_500(
+        signer: Signer, encoding: str) -> None:
+    """Was: expat raised LookupError, not ExpatError, for an encoding with no codec (500).
+    Seed 2160035827 of test_fuzz_signed_xml flipped a byte of the declaration into these."""
+    body = f'<?xml version="1.0" encoding="{encoding}"?><Delete><Object><Key>victim-0</Key>' \
+           "</Object></Delete>"
+    request = signer.s3("POST", f"/{FUZZ_BUCKET}", "delete", body.encode())
+    answer = exchange(signer.port, request)
+    check_s3_answer(request, answer, authenticated=True)
+    assert (answer.status, s3_error_code(request, answer)) == (400, "MalformedXML")

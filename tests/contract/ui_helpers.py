@@ -26,6 +26,7 @@ from bedrock_helpers import (
 from openai_helpers import chat_line, client, upload, wait
 
 from bifrost_py.domain.jobs import COMPLETED, Job, job_arn
+from bifrost_py.store.blobs.disk import DiskBlobs
 from bifrost_py.store.sqlite.store import SqliteStore
 from bifrost_py.testing import RunningServer
 
@@ -119,7 +120,7 @@ def seed_named_job(data_dir: Path, tenant: str, name: str) -> str:
     """An ended job written straight into the store, before the server opens it: the wire
     refuses such a name, the dashboard must still show one safely."""
     async def seed() -> str:
-        store = SqliteStore(data_dir)
+        store = SqliteStore(data_dir, DiskBlobs(data_dir))
         await store.open()
         now = time.time()
         job = Job(job_id="seededjob001", arn=job_arn(REGION, "123456789012", "seededjob001"),

@@ -21,7 +21,8 @@ from bifrost_py.errors import (
     PreconditionFailed,
 )
 from bifrost_py.ports.files import NO_CONDITIONS
-from bifrost_py.store.blobs.disk import INLINE_MAX, BlobStore
+from bifrost_py.store.blobs.disk import DiskBlobs
+from bifrost_py.store.blobs.protocol import INLINE_MAX
 from bifrost_py.store.sql.database import Database
 from bifrost_py.store.sql.multipart import Uploads
 from bifrost_py.store.sql.objects import ObjectStore
@@ -41,14 +42,18 @@ def run(make_database: MakeDatabase, tmp_path: Path) -> Run:
 async def _main(make_database: MakeDatabase, tmp_path: Path, test: Test,
                 auto_create: bool) -> None:
     db = make_database()
-    blobs = BlobStore(tmp_path)
-    blobs.open()
+    blobs = DiskBlobs(tmp_path)
     await db.open()
+    await blobs.open(nothing_referenced, shared=False)
     try:
         await test(ObjectStore(db, blobs, auto_create))
     finally:
         blobs.flush()
         await db.close()
+
+
+async def nothing_referenced() -> set[str]:
+    return set()
 
 
 async def body(*chunks: bytes) -> AsyncIterator[bytes]:

@@ -12,6 +12,7 @@ import pytest
 
 from bifrost_py.domain.file_uploads import CANCELLED, COMPLETED
 from bifrost_py.errors import InvalidRequestError, NotFoundError
+from bifrost_py.store.blobs.disk import DiskBlobs
 from bifrost_py.store.postgres.store import PostgresStore
 from bifrost_py.store.sql.store import SqlStore
 from bifrost_py.store.sqlite.store import SqliteStore
@@ -23,10 +24,10 @@ Test = Callable[[SqlStore], Awaitable[None]]
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
     if request.param == "sqlite":
-        yield SqliteStore(tmp_path / "data")
+        yield SqliteStore(tmp_path / "data", DiskBlobs(tmp_path / "data"))
         return
     with fresh_database() as url:
-        yield PostgresStore(url, tmp_path / "data")
+        yield PostgresStore(url, DiskBlobs(tmp_path / "data"))
 
 
 def run(store: SqlStore, test: Test) -> None:

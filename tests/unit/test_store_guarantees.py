@@ -1,6 +1,6 @@
 """What every store keeps, with several servers sharing its database (on SQLite, several
 connections to one file): limits of jobs in flight, idempotent creates, names per tenant,
-atomic replacement, byte-ordered keys, statuses recorded once."""
+atomic replacement, a deleted bucket gone everywhere, byte-ordered keys, statuses recorded once."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from bifrost_py.domain.jobs import COMPLETED, IN_PROGRESS, SUBMITTED, Job, new_job_id
 from bifrost_py.domain.objects import NewObject
 from bifrost_py.errors import ConflictException, ServiceQuotaExceededException
-from bifrost_py.store.blobs.disk import BlobStore
+from bifrost_py.store.blobs.disk import DiskBlobs
 from bifrost_py.store.postgres.migrations import MIGRATIONS
 from bifrost_py.store.sql.bucket_owners import BucketOwners
 from bifrost_py.store.sql.database import Database
@@ -121,11 +121,15 @@ async def body(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+async def nothing_referenced() -> set[str]:
+    return set()
+
+
 def test_a_reader_sees_an_object_whole_before_or_after_a_replacement(
         make_database: MakeDatabase, tmp_path: Path) -> None:
     async def test(databases: list[Database]) -> set[str]:
-        blobs = BlobStore(tmp_path)
-        blobs.open()
+        blobs = DiskBlobs(tmp_path)
+        await blobs.open(nothing_referenced, shared=False)
         stores = [ObjectStore(db, blobs, auto_create_buckets=True) for db in databases]
         await stores[0].bucket_for_write("bkt")
         seen: set[str] = set()
@@ -156,8 +160,8 @@ def test_keys_list_in_utf8_byte_order(make_database: MakeDatabase, tmp_path: Pat
     keys = ["a", "B", "ab", "a/b", "a b", "é", "z", "~", "\u00ff", "\u4e2d", "\U0001f600", "Z1"]
 
     async def test(databases: list[Database]) -> list[str]:
-        store = ObjectStore(databases[0], BlobStore(tmp_path), auto_create_buckets=True)
-        store.blobs.open()
+        store = ObjectStore(databases[0], DiskBlobs(tmp_path), auto_create_buckets=True)
+        await store.blobs.open(nothing_referenced, shared=False)
         await store.bucket_for_write("bkt")
         for key in keys:
             blob = await store.blobs.write(body(b"x"), max_size=10)
@@ -165,6 +169,30 @@ def test_keys_list_in_utf8_byte_order(make_database: MakeDatabase, tmp_path: Pat
         return [o.key for o in (await store.list_keys("bkt")).objects]
 
     assert on_servers(make_database, test) == sorted(keys, key=lambda k: k.encode())
+
+
+def test_a_bucket_another_server_deleted_is_no_such_bucket_for_reads_and_writes(
+        make_database: MakeDatabase, tmp_path: Path) -> None:
+    async def test(databases: list[Database]) -> list[str]:
+        blobs = BlobStore(tmp_path)
+        blobs.open()
+        here, there = (ObjectStore(db, blobs, auto_create_buckets=False) for db in databases[:2])
+        await here.create_bucket("bkt")
+        await here.put("bkt", "k", [await blobs.write(body(b"x"), max_size=10)], '"e"',
+                       NewObject())
+        await there.delete("bkt", "k")
+        await there.delete_bucket("bkt")
+
+        async def put() -> None:
+            await here.bucket_for_write("bkt")
+            await here.put("bkt", "k", [await blobs.write(body(b"y"), max_size=10)], '"e"',
+                           NewObject())
+
+        # One after another: the second put comes after the first has forgotten the name.
+        return [type((await settled([call]))[0]).__name__ for call in (
+            here.get("bkt", "k"), here.list_keys("bkt"), put(), put())]
+
+    assert on_servers(make_database, test) == ["NoSuchBucket"] * 4
 
 
 @pytest.mark.parametrize("make_database", ["postgres"], indirect=True)

@@ -26,6 +26,7 @@ def test_parse_reads_single_and_repeated_children_alike() -> None:
 @pytest.mark.parametrize("body", [
     b"", b"<Delete>", b"<Other/>", b"not xml", b"<Delete><Object></Delete>",
     b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><Delete>&a;</Delete>',
+    b'<?xml version="1.0" encoding="TTF-8"?><Delete/>',  # an encoding no codec is named for
 ])
 def test_malformed_documents_are_malformed_xml(body: bytes) -> None:
     with pytest.raises(MalformedXML):

@@ -19,6 +19,7 @@ import httpx
 from botocore.awsrequest import create_request_object, prepare_request_dict
 from botocore.model import OperationModel
 
+from bifrost_py.aws.sigv4 import sign
 from bifrost_py.config import BedrockConfig
 from bifrost_py.domain.jobs import ENDED, Counts, Job, parse_s3_uri
 from bifrost_py.ports.passthrough import BucketOwnership
@@ -29,7 +30,7 @@ from bifrost_py.ports.upstream import (
     UpstreamRefused,
     UpstreamUnavailable,
 )
-from bifrost_py.providers.bedrock.sigv4 import ServerCredentials, sign
+from bifrost_py.providers.bedrock.credentials import bedrock_credentials
 
 PROVIDER = "bedrock"
 # A role Bedrock can assume: the account is required (the API's own pattern leaves it optional).
@@ -62,7 +63,7 @@ class BedrockBatch:
         self.owners = owners
         self.endpoint = (settings.bedrock_endpoint_url
                          or f"https://bedrock.{settings.region}.amazonaws.com").rstrip("/")
-        self.credentials = ServerCredentials(settings)
+        self.credentials = bedrock_credentials(settings)
         self.client = httpx.AsyncClient(timeout=settings.timeout_seconds)
 
     async def submit(self, job: Job) -> Upstream:

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from bifrost_py.aws.sigv4 import sign_s3
 from bifrost_py.config import BedrockConfig
 from bifrost_py.ports.upstream import UpstreamUnavailable
-from bifrost_py.providers.bedrock.sigv4 import ServerCredentials, sign_s3
+from bifrost_py.providers.bedrock.credentials import bedrock_credentials
 
 PROVIDER = "bedrock"
 
@@ -24,7 +25,7 @@ class S3Endpoint:
         self.settings = settings
         self.endpoint = (settings.s3_endpoint_url
                          or f"https://s3.{settings.region}.amazonaws.com").rstrip("/")
-        self.credentials = ServerCredentials(settings)
+        self.credentials = bedrock_credentials(settings)
         # Requests are built by hand (never client.build_request), so no cookie one client's
         # answer set is ever sent on another client's request.
         self.client = httpx.AsyncClient(timeout=settings.timeout_seconds, follow_redirects=False)

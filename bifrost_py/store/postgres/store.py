@@ -1,13 +1,12 @@
-"""The store on PostgreSQL: state in a shared database, object bytes in the blob store under the
-data directory. The files of each provider mirrored upstream live in a schema of their own, as
-they live in a database file of their own on SQLite."""
+"""The store on PostgreSQL: state in a shared database, object bytes in an S3 bucket the replicas
+share (or under the data directory, for a single server). The files of each provider mirrored
+upstream live in a schema of their own, as they live in a database file of their own on SQLite."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from bifrost_py.store.blobs.disk import BlobStore
+from bifrost_py.store.blobs.protocol import BlobStore
 from bifrost_py.store.postgres.db import PostgresDatabase
 from bifrost_py.store.sql.store import SqlStore
 
@@ -15,8 +14,8 @@ from bifrost_py.store.sql.store import SqlStore
 class PostgresStore(SqlStore):
     shared = True
 
-    def __init__(self, url: str, data_dir: Path, fsync: bool = False) -> None:
-        super().__init__(PostgresDatabase(url), BlobStore(data_dir, fsync=fsync))
+    def __init__(self, url: str, blobs: BlobStore) -> None:
+        super().__init__(PostgresDatabase(url), blobs)
         self.url = url
 
     def provider_db(self, provider: str) -> PostgresDatabase:

@@ -5,8 +5,6 @@ copied, and no moment has the blobs owned by both or by neither."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import secrets
 import time
 from dataclasses import replace
@@ -25,7 +23,6 @@ from bifrost_py.domain.file_uploads import (
 from bifrost_py.errors import NotFoundError
 from bifrost_py.ports.file_store import StoredFile
 from bifrost_py.ports.files import Blob
-from bifrost_py.store.blobs.disk import READ_CHUNK
 from bifrost_py.store.sql.database import Connection
 from bifrost_py.store.sql.file_store import SqlFileStore, file_contents, new_file
 
@@ -65,7 +62,7 @@ class SqlFileUploads:
         return int(row["size"]) if row else 0
 
     async def add_part(self, upload: FileUpload, blob: Blob) -> UploadPart:
-        assert blob.tmp_path is not None, "a part must be written with inline=False"
+        assert blob.data is None, "a part must be written with inline=False"
         part = UploadPart("part_" + secrets.token_hex(16), upload.upload_id, int(time.time()),
                           blob.size, blob.id)
 
@@ -90,17 +87,7 @@ class SqlFileUploads:
         return [_part(row) for row in rows]
 
     async def md5(self, parts: list[UploadPart]) -> str:
-        paths = [self.blobs.path(part.blob) for part in parts]
-
-        def digest() -> str:
-            md5 = hashlib.md5(usedforsecurity=False)
-            for path in paths:
-                with open(path, "rb") as f:
-                    while chunk := f.read(READ_CHUNK):
-                        md5.update(chunk)
-            return md5.hexdigest()
-
-        return await asyncio.to_thread(digest)
+        return await self.blobs.md5([(part.blob, part.size) for part in parts])
 
     async def complete(self, upload: FileUpload, parts: list[UploadPart],
                        ) -> tuple[FileUpload, StoredFile]:

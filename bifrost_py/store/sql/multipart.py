@@ -53,7 +53,7 @@ class Uploads:
 
     async def put_part(self, upload: Upload, part_number: int, blob: Blob) -> Part:
         # Parts are always files: completing an upload publishes them as the object's segments.
-        assert blob.tmp_path is not None, "a part must be written with inline=False"
+        assert blob.data is None, "a part must be written with inline=False"
         part = Part(part_number, blob.size, f'"{blob.md5}"', time.time(), blob.checksum, blob.id)
 
         def insert(conn: Connection) -> list[str]:

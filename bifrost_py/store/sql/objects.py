@@ -7,10 +7,8 @@ import contextlib
 import dataclasses
 import json
 import logging
-import tempfile
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from bifrost_py.domain.objects import (
@@ -31,7 +29,7 @@ from bifrost_py.errors import (
     NoSuchKey,
 )
 from bifrost_py.ports.files import NO_CONDITIONS, Blob, FileMirror
-from bifrost_py.store.blobs.disk import BlobStore
+from bifrost_py.store.blobs.protocol import BlobStore
 from bifrost_py.store.sql.database import Connection, Database
 
 log = logging.getLogger("bifrost_py.store")
@@ -59,8 +57,9 @@ class ObjectStore:
         self._retiring: set[asyncio.Task[None]] = set()
         # Bucket names known to exist, loaded at start-up and added to as buckets are seen: the
         # check before a body is read then costs no database round trip. Another server sharing
-        # the database may create buckets too, so a name missing here is looked up before it is
-        # refused.
+        # the database may create or delete buckets, so a name here may be stale either way: a
+        # missing one is looked up before it is refused, and a present one only spares a write
+        # its check (the write's own INSERT finds a deleted bucket), never answers a read.
         self._buckets: set[str] = set()
 
     async def open(self) -> None:
@@ -120,10 +119,15 @@ class ObjectStore:
         await self.db.transaction(lambda conn: self.ensure_bucket(conn, name))
 
     async def has_bucket(self, name: str) -> bool:
-        if name not in self._buckets:
-            if await self.db.fetchone("SELECT 1 FROM buckets WHERE name = ?", (name,)) is None:
-                return False
-            self._buckets.add(name)
+        """For a write only: see `_buckets`."""
+        return name in self._buckets or await self._bucket_in_database(name)
+
+    async def _bucket_in_database(self, name: str) -> bool:
+        """Asked of the database whatever `_buckets` says, which is then put in step."""
+        if await self.db.fetchone("SELECT 1 FROM buckets WHERE name = ?", (name,)) is None:
+            self._buckets.discard(name)
+            return False
+        self._buckets.add(name)
         return True
 
     # objects
@@ -132,7 +136,7 @@ class ObjectStore:
         row = await self.db.fetchone(f"SELECT {_COLUMNS}, data FROM objects "
                                      "WHERE bucket = ? AND key = ?", (bucket, key))
         if row is None:
-            if not await self.has_bucket(bucket):
+            if not await self._bucket_in_database(bucket):
                 raise NoSuchBucket(BucketName=bucket)
             raise NoSuchKey(Key=key)
         return object_from_row(row)
@@ -209,16 +213,11 @@ class ObjectStore:
         """`obj` with its content uploaded to the provider and the file id as its ETag."""
         if self.mirror is None:
             return obj
-        if obj.data is not None or len(obj.blobs) == 1:
-            content: bytes | Path = (obj.data if obj.data is not None
-                                     else self.blobs.path(obj.blobs[0][0]))
-            file_id = await self.mirror.upload(obj.key, content, obj.content_type)
+        if obj.data is not None:
+            file_id = await self.mirror.upload(obj.key, obj.data, obj.content_type)
         else:
-            with tempfile.NamedTemporaryFile(dir=self.blobs.tmp) as joined:
-                async for chunk in self.read(obj, 0, obj.size - 1):
-                    joined.write(chunk)
-                joined.flush()
-                file_id = await self.mirror.upload(obj.key, Path(joined.name), obj.content_type)
+            async with self.blobs.as_file(obj.blobs) as path:
+                file_id = await self.mirror.upload(obj.key, path, obj.content_type)
         return dataclasses.replace(obj, etag=f'"{file_id}"')
 
     def replace(self, conn: Connection, obj: ObjectInfo,
@@ -236,6 +235,8 @@ class ObjectStore:
                  obj.checksum, obj.checksum_type, json.dumps(obj.blobs), obj.parts_count,
                  obj.data))
         except self.db.dialect.integrity_errors:  # the bucket was deleted meanwhile
+            # Forgotten, so the next write looks it up again (and may create it anew).
+            self._buckets.discard(obj.bucket)
             raise NoSuchBucket(BucketName=obj.bucket) from None
         return existing
 

@@ -12,13 +12,12 @@ replica that takes a job over finds them.
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 from bifrost_py.ports.files import FileMirror, Files
 from bifrost_py.ports.spools import Spools
-from bifrost_py.store.blobs.disk import BlobStore
+from bifrost_py.store.blobs.protocol import BlobStore
 from bifrost_py.store.spools.disk import DiskSpools
 from bifrost_py.store.sql.bucket_owners import BucketOwners
 from bifrost_py.store.sql.database import Database
@@ -31,8 +30,6 @@ from bifrost_py.store.sql.objects import ObjectStore, referenced_blobs
 from bifrost_py.store.sql.outbox import SqlOutbox
 from bifrost_py.store.sql.records import StoredSpools
 from bifrost_py.store.sql.replicas import SqlReplicas
-
-log = logging.getLogger("bifrost_py.store")
 
 
 class SqlStore(ABC):
@@ -99,7 +96,14 @@ class SqlStore(ABC):
         await self.db.open_readonly()
 
     async def open(self) -> None:
-        self.blobs.open()
+        try:
+            await self._open()
+        except BaseException:
+            # Open databases hold threads that would keep a server that failed to start alive.
+            await self._close_databases()
+            raise
+
+    async def _open(self) -> None:
         for db in self._databases:
             await db.open()
         if not self.shared:
@@ -108,21 +112,26 @@ class SqlStore(ABC):
         if self._file_uploads is not None:
             # Before the sweep: it then removes the parts of uploads that expired while down.
             await self._file_uploads.expire_overdue()
-        referenced: set[str] = set()
-        for db in self._databases:
-            referenced |= await referenced_blobs(db)
         for objects in self._objects:
             await objects.open()
         if self._owners is not None:
             await self._owners.open()
-        swept = self.blobs.sweep(referenced)
-        if swept:
-            log.info("removed %d unreferenced blobs left by an earlier crash", swept)
+        await self.blobs.open(self._referenced, shared=self.shared)
+
+    async def _referenced(self) -> set[str]:
+        referenced: set[str] = set()
+        for db in self._databases:
+            referenced |= await referenced_blobs(db)
+        return referenced
 
     async def close(self) -> None:
-        self.blobs.flush()
+        await self.blobs.close()
+        await self._close_databases()
+
+    async def _close_databases(self) -> None:
         for db in reversed(self._databases):
-            await db.close()
+            if db.is_open:
+                await db.close()
 
     def _files(self, objects: ObjectStore, max_object_size: int) -> Files:
         self._objects.append(objects)

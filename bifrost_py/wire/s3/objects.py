@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 from starlette.responses import Response, StreamingResponse
@@ -60,7 +61,20 @@ async def get_object(req: S3Request, files: Files) -> Response:
     if obj.data is not None:
         # Small objects are already in memory: a plain response skips the streaming machinery.
         return Response(obj.data[start:end + 1], status, headers)
-    return StreamingResponse(files.objects.read(obj, start, end), status, headers)
+    return StreamingResponse(await _primed(files.objects.read(obj, start, end)), status, headers)
+
+
+async def _primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`body` with its first chunk already read: a blob store that cannot serve it fails here,
+    while the error can still be an answer, not a cut-off body."""
+    first = await anext(body, b"")
+
+    async def rest() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in body:
+            yield chunk
+
+    return rest()
 
 
 async def head_object(req: S3Request, files: Files) -> Response:

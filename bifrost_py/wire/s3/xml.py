@@ -55,7 +55,8 @@ def parse(data: bytes, root: str) -> dict[str, Any]:
         # Whitespace is kept: a key may be nothing but spaces, and must be deletable.
         doc = xmltodict.parse(data, process_namespaces=False, force_list=lambda *_: True,
                               disable_entities=True, strip_whitespace=False)
-    except (ExpatError, ValueError) as exc:
+    # expat raises LookupError, not ExpatError, for a declared encoding Python has no codec for.
+    except (ExpatError, ValueError, LookupError) as exc:
         raise MalformedXML() from exc
     if not isinstance(doc, dict) or _local(next(iter(doc), "")) != root:
         raise MalformedXML()

@@ -1,4 +1,5 @@
-"""SigV4 with the server's own AWS credentials: the bedrock provider's calls to Bedrock and S3.
+"""SigV4 with the server's own AWS credentials: the bedrock provider's calls to Bedrock and S3,
+and the S3 blob store's.
 
 Signing is botocore's (SigV4Auth, S3SigV4Auth), so it is exactly what boto3 would send. The
 credentials are the ones in [providers.bedrock], or else botocore's usual chain (environment,
@@ -16,20 +17,22 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bifrost_py.config import BedrockConfig
 from bifrost_py.ports.upstream import UpstreamAuth
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
 class ServerCredentials:
-    """The credentials every upstream call of the bedrock provider is signed with."""
+    """The credentials a user of AWS (`owner`) signs every call with: the keys given, or else
+    the chain; `where` names the settings to give them in, for the error when there are none."""
 
-    def __init__(self, settings: BedrockConfig) -> None:
+    def __init__(self, access_key_id: str, secret_access_key: str, session_token: str = "",
+                 *, owner: str, where: str) -> None:
         self._static: Credentials | None = None
-        if settings.access_key_id or settings.secret_access_key:
-            self._static = Credentials(settings.access_key_id, settings.secret_access_key,
-                                       settings.session_token or None)
+        if access_key_id or secret_access_key:
+            self._static = Credentials(access_key_id, secret_access_key, session_token or None)
+        self._owner = owner
+        self._where = where
         self._chain: Credentials | None = None
         self._lock = threading.Lock()
 
@@ -44,9 +47,9 @@ class ServerCredentials:
             if self._chain is None:
                 self._chain = botocore.session.get_session().get_credentials()
         if self._chain is None:
-            raise UpstreamAuth("bedrock", "no AWS credentials: set providers.bedrock."
-                               "access_key_id and secret_access_key, or configure the AWS "
-                               "credential chain (environment, profile, instance role)", 403)
+            raise UpstreamAuth(self._owner, f"no AWS credentials: set {self._where}, or "
+                               "configure the AWS credential chain (environment, profile, "
+                               "instance role)", 403)
         frozen = self._chain.get_frozen_credentials()
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
