@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n### {section}\n")
         print("\n".join(lines))
     print(f"\nmoto's bucket {BLOBS_PREFIX!r}: {blobs} objects, {size / 2**20:.1f} MiB "
-          f"(0: the replicas kept their bytes on their own disks)")
+          f"(none would mean the replicas kept their bytes on their own disks)")
     for miss in missed:
         print(f"MISSED: {miss}")
     return 1 if missed else 0
