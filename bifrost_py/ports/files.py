@@ -1,7 +1,8 @@
 """What the S3 mount and the job engines ask of the object store, and of a provider's own files.
 
-`store/` implements these (SQLite and files on disk today); the S3 mount and the engines see only
-these Protocols, so another store can stand behind them without either changing.
+`store/` implements these (SQLite or PostgreSQL, with files on disk or in S3); the S3 mount and
+the engines see only these Protocols, so another store can stand behind them without either
+changing.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class Blob:
     md5: str
     checksum_algorithm: str | None
     checksum: str | None  # base64 of checksum_algorithm's digest
-    tmp_path: Path | None  # None when the body is small enough to live in its database row
-    data: bytes | None = None
+    tmp_path: Path | None  # where a blob on disk waits to be published; None for others
+    data: bytes | None = None  # the body, when small enough to live in its database row
 
 
 class Blobs(Protocol):

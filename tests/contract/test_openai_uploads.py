@@ -9,7 +9,6 @@ import hashlib
 import random
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -22,6 +21,7 @@ import psutil
 import pytest
 from bedrock_helpers import configured_server, write_config
 from openai_helpers import CHAT, answer, chat_line, client, file_lines, jsonl, wait
+from rss import RssSampler
 from server_process import ServerProcess
 
 from bifrost_py.testing import RunningServer
@@ -376,28 +376,6 @@ def test_pending_parts_survive_a_restart_and_overdue_ones_do_not(tmp_path: Path)
 
 
 # memory
-
-
-class RssSampler:
-    """The server's resident set size, sampled every 20 ms on a thread of its own."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.samples.append(self.process.memory_info().rss)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def test_a_gibibyte_in_64_mib_parts_streams_through_flat_memory(tmp_path: Path) -> None:

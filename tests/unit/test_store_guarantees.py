@@ -174,8 +174,8 @@ def test_keys_list_in_utf8_byte_order(make_database: MakeDatabase, tmp_path: Pat
 def test_a_bucket_another_server_deleted_is_no_such_bucket_for_reads_and_writes(
         make_database: MakeDatabase, tmp_path: Path) -> None:
     async def test(databases: list[Database]) -> list[str]:
-        blobs = BlobStore(tmp_path)
-        blobs.open()
+        blobs = DiskBlobs(tmp_path)
+        await blobs.open(nothing_referenced, shared=True)
         here, there = (ObjectStore(db, blobs, auto_create_buckets=False) for db in databases[:2])
         await here.create_bucket("bkt")
         await here.put("bkt", "k", [await blobs.write(body(b"x"), max_size=10)], '"e"',

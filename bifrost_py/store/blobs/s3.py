@@ -83,20 +83,22 @@ class S3Blobs:
         digests = BodyDigests(max_size, checksum_algorithm)
         blob_id = uuid.uuid4().hex
         upload = _Multipart(self.client, self.key(blob_id))
-        buffer = bytearray()
+        pieces: list[bytes] = []
+        held = 0
         try:
             async for chunk in chunks:
                 digests.add(chunk)
-                buffer += chunk
-                if len(buffer) >= part_size(upload.parts):
-                    await upload.send(bytes(buffer))
-                    buffer.clear()
+                pieces.append(chunk)
+                held += len(chunk)
+                if held >= part_size(upload.parts):
+                    await upload.send(pieces)
+                    pieces, held = [], 0
             if inline and not upload.parts and digests.size <= INLINE_MAX:
-                return digests.blob(blob_id, data=bytes(buffer))
+                return digests.blob(blob_id, data=b"".join(pieces))
             if upload.parts:
-                await upload.finish(bytes(buffer))
+                await upload.finish(pieces)
             else:
-                await self.client.put(self.key(blob_id), bytes(buffer))
+                await self.client.put(self.key(blob_id), pieces)
         except BaseException:
             self._spawn(upload.abort())
             raise
@@ -194,7 +196,7 @@ class _Multipart:
         self._upload_id: str | None = None
         self._etags: list[asyncio.Task[str]] = []
 
-    async def send(self, body: bytes) -> None:
+    async def send(self, body: list[bytes]) -> None:
         if self._upload_id is None:
             self._upload_id = await self.client.start_upload(self.key)
         if self._etags:
@@ -203,7 +205,7 @@ class _Multipart:
         self._etags.append(asyncio.create_task(
             self.client.upload_part(self.key, self._upload_id, self.parts, body)))
 
-    async def finish(self, last: bytes) -> None:
+    async def finish(self, last: list[bytes]) -> None:
         if last:
             await self.send(last)
         assert self._upload_id is not None

@@ -26,6 +26,8 @@ from bifrost_py.errors import AwsError, ServiceUnavailable
 from bifrost_py.ports.upstream import UpstreamError
 
 log = logging.getLogger("bifrost_py.store")
+# A body as the pieces it arrived in, sent one after another: joining them would copy each part.
+Pieces = Sequence[bytes]
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
@@ -79,14 +81,14 @@ class S3Client:
     async def head_bucket(self) -> None:
         await self._call("HEAD", "", "")
 
-    async def put(self, key: str, body: bytes) -> None:
+    async def put(self, key: str, body: Pieces) -> None:
         await self._call("PUT", key, "", body)
 
     async def start_upload(self, key: str) -> str:
         answer = await self._call("POST", key, "uploads=")
         return str(_xml(answer)["InitiateMultipartUploadResult"]["UploadId"])
 
-    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+    async def upload_part(self, key: str, upload_id: str, number: int, body: Pieces) -> str:
         answer = await self._call("PUT", key, f"partNumber={number}&uploadId={_q(upload_id)}",
                                   body)
         return answer.headers["etag"]
@@ -95,7 +97,7 @@ class S3Client:
         parts = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
                         for n, etag in enumerate(etags, 1))
         body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
-        answer = await self._call("POST", key, f"uploadId={_q(upload_id)}", body)
+        answer = await self._call("POST", key, f"uploadId={_q(upload_id)}", [body])
         # S3 may answer 200 and still have failed: the error is then the body.
         if "Error" in _xml(answer):
             raise self._failed("POST", key, answer.status_code, answer.content)
@@ -124,7 +126,7 @@ class S3Client:
         objects = "".join(f"<Object><Key>{_escape(key)}</Key></Object>" for key in keys)
         body = f"<Delete><Quiet>true</Quiet>{objects}</Delete>".encode()
         md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
-        answer = await self._call("POST", "", "delete=", body, {"content-md5": md5})
+        answer = await self._call("POST", "", "delete=", [body], {"content-md5": md5})
         errors = _list(_xml(answer).get("DeleteResult", {}).get("Error"))
         if errors:
             log.warning("the blob bucket kept %d of %d blobs it was asked to delete (%s)",
@@ -154,7 +156,7 @@ class S3Client:
             markers = (f"&key-marker={_q(result.get('NextKeyMarker') or '')}"
                        f"&upload-id-marker={_q(result.get('NextUploadIdMarker') or '')}")
 
-    async def _call(self, method: str, key: str, query: str, body: bytes = b"",
+    async def _call(self, method: str, key: str, query: str, body: Pieces = (),
                     headers: dict[str, str] | None = None) -> httpx.Response:
         request = await self._request(method, key, query, headers or {}, body)
         try:
@@ -166,11 +168,11 @@ class S3Client:
         return response
 
     async def _request(self, method: str, key: str, query: str, headers: dict[str, str],
-                       body: bytes = b"") -> httpx.Request:
+                       body: Pieces = ()) -> httpx.Request:
         path = self._bucket_path + "/" + quote(key, safe="/~")
         sent = {**headers, "x-amz-content-sha256": UNSIGNED_PAYLOAD}
         if body or method in ("PUT", "POST"):
-            sent["content-length"] = str(len(body))
+            sent["content-length"] = str(sum(len(piece) for piece in body))
         try:
             signing = sign_s3(method, self._base, path, query, list(sent.items()),
                               await self.where.credentials.current(), self.where.region)
@@ -178,7 +180,8 @@ class S3Client:
             log.error("the blob bucket cannot be signed for: %s", exc.message)
             raise ServiceUnavailable() from None
         url = f"{self._base}{path}" + (f"?{query}" if query else "")
-        return httpx.Request(method, url, headers=[*sent.items(), *signing], content=body)
+        content = body[0] if len(body) == 1 else _stream(body) if body else None
+        return httpx.Request(method, url, headers=[*sent.items(), *signing], content=content)
 
     def _unreachable(self, exc: Exception) -> AwsError:
         log.error("the blob bucket at %s is unreachable (%s: %s)", self._base,
@@ -189,6 +192,11 @@ class S3Client:
         code = _error_code(body)
         log.error("the blob bucket answered %s %s with %d %s", method, key or "/", status, code)
         return ServiceUnavailable()
+
+
+async def _stream(pieces: Pieces) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
 
 
 def _q(text: str) -> str:

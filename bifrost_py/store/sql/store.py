@@ -129,9 +129,8 @@ class SqlStore(ABC):
         await self._close_databases()
 
     async def _close_databases(self) -> None:
-        for db in reversed(self._databases):
-            if db.is_open:
-                await db.close()
+        for db in reversed(self._databases):  # closing one never opened (or opened to read) is safe
+            await db.close()
 
     def _files(self, objects: ObjectStore, max_object_size: int) -> Files:
         self._objects.append(objects)

@@ -14,6 +14,7 @@ from bifrost_py.wire.openai.purposes import checked_purpose, lifetime
 from bifrost_py.wire.openai.request import OpenAIRequest, json_response
 from bifrost_py.wire.openai.service import V1
 from bifrost_py.wire.openai.shapes import file_object, page
+from bifrost_py.wire.streams import primed
 
 MAX_LIST = 10_000
 
@@ -44,7 +45,8 @@ async def retrieve_file(req: OpenAIRequest, v1: V1) -> Response:
 
 async def file_content(req: OpenAIRequest, v1: V1) -> Response:
     file = await v1.files.get(req.tenant, req.labels["file_id"])
-    return StreamingResponse(v1.files.read(file), media_type="application/octet-stream",
+    return StreamingResponse(await primed(v1.files.read(file)),
+                             media_type="application/octet-stream",
                              headers={"content-length": str(file.bytes)})
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 from starlette.responses import Response, StreamingResponse
@@ -36,6 +35,7 @@ from bifrost_py.wire.s3.headers import (
 )
 from bifrost_py.wire.s3.ranges import RangeNotSatisfiable, content_range, parse_range
 from bifrost_py.wire.s3.request import S3Request, s3_bucket
+from bifrost_py.wire.streams import primed
 
 
 async def put_object(req: S3Request, files: Files) -> Response:
@@ -61,20 +61,7 @@ async def get_object(req: S3Request, files: Files) -> Response:
     if obj.data is not None:
         # Small objects are already in memory: a plain response skips the streaming machinery.
         return Response(obj.data[start:end + 1], status, headers)
-    return StreamingResponse(await _primed(files.objects.read(obj, start, end)), status, headers)
-
-
-async def _primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """`body` with its first chunk already read: a blob store that cannot serve it fails here,
-    while the error can still be an answer, not a cut-off body."""
-    first = await anext(body, b"")
-
-    async def rest() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in body:
-            yield chunk
-
-    return rest()
+    return StreamingResponse(await primed(files.objects.read(obj, start, end)), status, headers)
 
 
 async def head_object(req: S3Request, files: Files) -> Response:

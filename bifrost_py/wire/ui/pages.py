@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from bifrost_py.errors import InvalidRequestError, NotFoundError
+from bifrost_py.wire.streams import primed
 from bifrost_py.wire.ui.service import HERE, UI, UIRequest
 from bifrost_py.wire.ui.session import COOKIE
 from bifrost_py.wire.ui.views import blank_row, job_row
@@ -61,9 +62,10 @@ async def download(req: UIRequest, ui: UI) -> Response:
     if output is None:
         raise NotFoundError(f"The job {job.job_id} has no output {req.labels['name']}.")
     filename = quote(output.label.rsplit("/", 1)[-1])
-    return StreamingResponse(output.read(), media_type="application/octet-stream", headers={
-        "content-length": str(output.size),
-        "content-disposition": f"attachment; filename*=UTF-8''{filename}"})
+    headers = {"content-length": str(output.size),
+               "content-disposition": f"attachment; filename*=UTF-8''{filename}"}
+    return StreamingResponse(await primed(output.read()), media_type="application/octet-stream",
+                             headers=headers)
 
 
 async def static(req: UIRequest, ui: UI) -> Response:
