@@ -121,6 +121,20 @@ def stop_replicas(replicas: list[Server], killed: Collection[int] = ()) -> None:
         server.stop()
 
 
+def log_errors(server: Server, limit: int = 3000) -> str:
+    """The WARNING and ERROR lines of a replica's log (and what follows them, such as a
+    traceback), the per-request access log left out: what to show when a job goes wrong."""
+    keep, lines = False, []
+    for line in server.log_path.read_text(errors="replace").splitlines():
+        if " WARNING " in line or " ERROR " in line:
+            keep = "no [[keys]] configured" not in line
+        elif " INFO " in line or line.startswith("INFO:"):
+            keep = False
+        if keep:
+            lines.append(line)
+    return "\n".join(lines)[-limit:]
+
+
 def database_cpu(database: str) -> float:
     """CPU seconds so far of the PostgreSQL backends serving `database` (its name is in their
     process titles), so other users of the same PostgreSQL server are not counted."""

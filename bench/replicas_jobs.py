@@ -30,6 +30,7 @@ from bench.replicas_common import (
     config_text,
     create_job,
     database_cpu,
+    log_errors,
     pg,
     pid_of,
     start_replicas,
@@ -108,6 +109,9 @@ def jobs_run(args: argparse.Namespace, moto: Server, setup: str) -> dict[str, An
                         if ended[arn]["status"] != "Completed"
                         else check_output(replicas[0], arn, key, per_job)
                         for arn, key in zip(arns, keys, strict=True)]
+            if any(problems):
+                for replica in replicas:
+                    print(f"{setup} {replica.name} log errors:\n{log_errors(replica)}", flush=True)
         finally:
             stop_replicas(replicas)
     ran = [sum(1 for pids in owners.values() if r.pid in pids) for r in replicas]
@@ -217,6 +221,8 @@ def takeover_round(args: argparse.Namespace, moto: Server, rnd: int) -> dict[str
                     raise RuntimeError(f"takeover: not done {now:.0f} s after the kill: {row()}")
                 time.sleep(DB_POLL)
             problem = check_output(survivor, arn, key, args.takeover_records)
+            if problem:
+                print(f"takeover survivor's log errors:\n{log_errors(survivor)}", flush=True)
         finally:
             stop_replicas(replicas, killed)
     rest = (args.takeover_records - stored0) * args.latency_ms / 1000 / args.concurrency
