@@ -63,15 +63,10 @@ class ServerThread:
         self.stop()
 
 
-class RunningServer(ServerThread):
-    """`with RunningServer(data_dir) as server:` serves bifrost_py on `server.url`."""
+class Mounts:
+    """The URLs of a bifrost_py served at `url`, one per mount, as clients are given them."""
 
-    def __init__(self, data_dir: str | Path, config_path: str | Path | None = None,
-                 **server_settings: Any) -> None:
-        self.config: Config = load_config(config_path, {"data_dir": str(data_dir),
-                                                        "host": "127.0.0.1",
-                                                        **server_settings})
-        super().__init__(create_app(self.config), lifespan="on")
+    url: str
 
     @property
     def s3_url(self) -> str:
@@ -85,6 +80,17 @@ class RunningServer(ServerThread):
     def openai_url(self) -> str:
         """The OpenAI SDK's base_url."""
         return f"{self.url}/v1"
+
+
+class RunningServer(ServerThread, Mounts):
+    """`with RunningServer(data_dir) as server:` serves bifrost_py on `server.url`."""
+
+    def __init__(self, data_dir: str | Path, config_path: str | Path | None = None,
+                 **server_settings: Any) -> None:
+        self.config: Config = load_config(config_path, {"data_dir": str(data_dir),
+                                                        "host": "127.0.0.1",
+                                                        **server_settings})
+        super().__init__(create_app(self.config), lifespan="on")
 
     def __enter__(self) -> RunningServer:
         self.start()

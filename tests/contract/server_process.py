@@ -12,6 +12,8 @@ from typing import IO
 import httpx
 from bedrock_helpers import wait_for
 
+from bifrost_py.testing import Mounts
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -20,7 +22,7 @@ def free_port() -> int:
         return port
 
 
-class ServerProcess:
+class ServerProcess(Mounts):
     """`python -m bifrost_py serve` in a subprocess, on a free port and a given data dir."""
 
     def __init__(self, config: Path, data_dir: Path, log: Path) -> None:
@@ -33,14 +35,6 @@ class ServerProcess:
              "--port", str(self.port), "--data-dir", str(data_dir)],
             stdout=self._log, stderr=subprocess.STDOUT)
         wait_for(self._healthy, bool, timeout=20, interval=0.05, what="server start")
-
-    @property
-    def s3_url(self) -> str:
-        return f"{self.url}/bedrock/files"
-
-    @property
-    def bedrock_url(self) -> str:
-        return f"{self.url}/bedrock"
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:

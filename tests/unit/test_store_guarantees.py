@@ -195,6 +195,26 @@ def test_a_bucket_another_server_deleted_is_no_such_bucket_for_reads_and_writes(
     assert on_servers(make_database, test) == ["NoSuchBucket"] * 4
 
 
+def test_a_first_write_creates_again_a_bucket_another_server_deleted(
+        make_database: MakeDatabase, tmp_path: Path) -> None:
+    async def test(databases: list[Database]) -> list[bytes]:
+        blobs = DiskBlobs(tmp_path)
+        await blobs.open(nothing_referenced, shared=True)
+        here, there = (ObjectStore(db, blobs, auto_create_buckets=True) for db in databases[:2])
+        await here.bucket_for_write("bkt")
+        await here.put("bkt", "k", [await blobs.write(body(b"x"), max_size=10)], '"e"',
+                       NewObject())
+        await there.delete("bkt", "k")
+        await there.delete_bucket("bkt")
+        await here.bucket_for_write("bkt")  # answered from the cache: the bucket is gone
+        await here.put("bkt", "k", [await blobs.write(body(b"y"), max_size=10)], '"e"',
+                       NewObject())
+        obj = await there.get("bkt", "k")
+        return [b"".join([c async for c in there.read(obj, 0, obj.size - 1)])]
+
+    assert on_servers(make_database, test) == [b"y"]
+
+
 @pytest.mark.parametrize("make_database", ["postgres"], indirect=True)
 def test_servers_starting_together_apply_each_migration_once(
         make_database: MakeDatabase) -> None:

@@ -191,7 +191,7 @@ class ObjectStore:
         try:
             if mirror:
                 obj = await self.mirrored(obj)
-            existing = await self.db.transaction(lambda conn: self.replace(conn, obj, conditions))
+            existing = await self._stored(obj, conditions)
         except BaseException:
             self.blobs.delete(b for b, _ in obj.blobs)
             if obj.etag != etag:  # uploaded upstream, then refused here (a precondition)
@@ -199,6 +199,18 @@ class ObjectStore:
             raise
         self.retire(existing, obj)
         return obj
+
+    async def _stored(self, obj: ObjectInfo, conditions: Conditions) -> ObjectInfo | None:
+        """Store `obj`, returning what it replaced. Where a first write creates its bucket, a
+        bucket another replica deleted since this one last saw it is created again, as a server
+        that never saw it would."""
+        try:
+            return await self.db.transaction(lambda conn: self.replace(conn, obj, conditions))
+        except NoSuchBucket:
+            if not self.auto_create_buckets:
+                raise
+        await self.bucket_for_write(obj.bucket)
+        return await self.db.transaction(lambda conn: self.replace(conn, obj, conditions))
 
     async def write(self, bucket: str, key: str, chunks: AsyncIterator[bytes],
                     content_type: str = "binary/octet-stream") -> ObjectInfo:
