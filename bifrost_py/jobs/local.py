@@ -155,9 +155,12 @@ class LocalJobs:
         await self.spools.remove(job)
 
     async def _report(self, job: Job, spools: list[Spool], total: int) -> None:
-        """Keep Get/List counts moving while the job runs, the answers they count kept first."""
+        """Keep Get/List counts moving while the job runs, the answers they count kept first:
+        counted before the flush, so an answer that arrives during it waits for the next report
+        and a replica taking the job over never finds fewer answers kept than were reported."""
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL)
+            counts = counts_of(spools, total)
             for spool in spools:
                 await spool.flush()
-            await self.jobs.update(job.job_id, counts=counts_of(spools, total))
+            await self.jobs.update(job.job_id, counts=counts)

@@ -34,7 +34,11 @@ class ServerProcess(Mounts):
             [sys.executable, "-m", "bifrost_py", "serve", "--config", str(config),
              "--port", str(self.port), "--data-dir", str(data_dir)],
             stdout=self._log, stderr=subprocess.STDOUT)
-        wait_for(self._healthy, bool, timeout=20, interval=0.05, what="server start")
+        try:
+            wait_for(self._healthy, bool, timeout=20, interval=0.05, what="server start")
+        except BaseException:
+            self.close()  # a server that never became healthy must not outlive its test
+            raise
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:

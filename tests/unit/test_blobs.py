@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bifrost_py.aws.sigv4 import ServerCredentials
 from bifrost_py.domain.checksums import Checksum
 from bifrost_py.errors import EntityTooLarge, ServiceUnavailable
-from bifrost_py.store.blobs import s3
+from bifrost_py.store.blobs import s3, s3_client
 from bifrost_py.store.blobs.disk import DiskBlobs
 from bifrost_py.store.blobs.protocol import INLINE_MAX, BlobStore
 from bifrost_py.store.blobs.s3_client import BucketLocation, S3Client
@@ -209,3 +210,41 @@ def test_an_unreachable_bucket_is_service_unavailable(tmp_path: Path) -> None:
 
     asyncio.run(test())
 
+
+
+class Flaky(httpx.AsyncBaseTransport):
+    """The way to the bucket, answering the first `failures` requests of `method` with `status`
+    (S3's 500 InternalError and 503 SlowDown ask a client to try again)."""
+
+    def __init__(self, method: str, failures: int, status: int) -> None:
+        self.method, self.failures, self.status = method, failures, status
+        self.real = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == self.method and self.failures:
+            self.failures -= 1
+            await request.aread()
+            return httpx.Response(self.status, content=b"<Error><Code>SlowDown</Code></Error>")
+        return await self.real.handle_async_request(request)
+
+
+def test_the_bucket_is_asked_again_when_it_says_to_retry(tmp_path: Path) -> None:
+    data = os.urandom(s3.PART_SIZE + 5)
+    puts, gets = Flaky("PUT", 3, 503), Flaky("GET", 3, 500)
+
+    async def test() -> None:
+        for flaky in (puts, gets):
+            blobs = s3.S3Blobs(S3Client(location(new_prefix(), blob_endpoint()), flaky),
+                               tmp_path)
+            await blobs.open(lambda: asyncio.sleep(0, set()), shared=True)
+            blob = await blobs.write(chunks(data, MiB), max_size=len(data))
+            assert await read_all(blobs, [(blob.id, blob.size)], 0, blob.size - 1) == data
+            await blobs.close()
+        assert puts.failures == gets.failures == 0
+        blobs = s3.S3Blobs(S3Client(location(new_prefix(), blob_endpoint()),
+                                    Flaky("PUT", s3_client.RETRIES + 1, 500)), tmp_path)
+        with pytest.raises(ServiceUnavailable):
+            await blobs.write(chunks(data[:INLINE_MAX + 1]), max_size=len(data))
+        await blobs.close()
+
+    asyncio.run(test())

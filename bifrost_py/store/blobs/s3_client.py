@@ -8,9 +8,11 @@ answers in its own dialect, and the cause is logged here.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
+import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,9 @@ log = logging.getLogger("bifrost_py.store")
 # A body as the pieces it arrived in, sent one after another: joining them would copy each part.
 Pieces = Sequence[bytes]
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+RETRIES = 3
+RETRYABLE = frozenset({500, 502, 503, 504})
+BACKOFF = 0.1  # seconds before the first retry, doubling
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ class PendingUpload:
 
 
 class S3Client:
-    def __init__(self, where: BucketLocation) -> None:
+    def __init__(self, where: BucketLocation,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.where = where
         if where.endpoint_url:  # MinIO, moto, ...: path-style, as boto3 sends there
             self._base = where.endpoint_url.rstrip("/")
@@ -73,7 +79,8 @@ class S3Client:
         else:
             self._base = f"https://{where.bucket}.s3.{where.region}.amazonaws.com"
             self._bucket_path = ""
-        self._http = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+        self._http = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
+                                       transport=transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -106,14 +113,9 @@ class S3Client:
         await self._call("DELETE", key, f"uploadId={_q(upload_id)}")
 
     async def get(self, key: str, first: int, last: int) -> AsyncIterator[bytes]:
-        request = await self._request("GET", key, "", {"range": f"bytes={first}-{last}"})
+        response = await self._send("GET", key, "", {"range": f"bytes={first}-{last}"},
+                                    stream=True)
         try:
-            response = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
-        try:
-            if response.status_code not in (200, 206):
-                raise self._failed("GET", key, response.status_code, await response.aread())
             async for chunk in response.aiter_bytes():
                 yield chunk
         except httpx.TransportError as exc:
@@ -158,14 +160,29 @@ class S3Client:
 
     async def _call(self, method: str, key: str, query: str, body: Pieces = (),
                     headers: dict[str, str] | None = None) -> httpx.Response:
-        request = await self._request(method, key, query, headers or {}, body)
-        try:
-            response = await self._http.send(request)
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
-        if response.status_code >= 300:
-            raise self._failed(method, key, response.status_code, response.content)
-        return response
+        return await self._send(method, key, query, headers or {}, body)
+
+    async def _send(self, method: str, key: str, query: str, headers: dict[str, str],
+                    body: Pieces = (), stream: bool = False) -> httpx.Response:
+        """A successful answer, after up to RETRIES more attempts where S3 says to try again
+        (500, 503 SlowDown ...) or the connection failed, as the AWS SDKs do; each attempt is
+        signed anew and sends the body from its start."""
+        for attempt in range(RETRIES + 1):
+            request = await self._request(method, key, query, headers, body)
+            try:
+                response = await self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                if attempt == RETRIES:
+                    raise self._unreachable(exc) from None
+            else:
+                if response.status_code < 300:
+                    return response
+                content = await response.aread()
+                await response.aclose()
+                if response.status_code not in RETRYABLE or attempt == RETRIES:
+                    raise self._failed(method, key, response.status_code, content)
+            await asyncio.sleep(random.uniform(0.5, 1.0) * min(BACKOFF * 2**attempt, 2.0))
+        raise AssertionError("unreachable")
 
     async def _request(self, method: str, key: str, query: str, headers: dict[str, str],
                        body: Pieces = ()) -> httpx.Request:
