@@ -32,6 +32,7 @@ from bifrost_py.jobs.dialects.bedrock import BedrockDialect
 from bifrost_py.jobs.dialects.openai import OpenAIDialect
 from bifrost_py.jobs.endings import Endings
 from bifrost_py.jobs.heartbeat import Heartbeat
+from bifrost_py.jobs.housekeeping import Housekeeping
 from bifrost_py.jobs.local import LocalJobs
 from bifrost_py.jobs.remote import RemoteJobs
 from bifrost_py.jobs.routing import Routing
@@ -99,6 +100,7 @@ class Server:
         batches = Batches(config, self.store.jobs, file_store, self.runner.wake)
         self.openai = OpenAIApp(V1(batches, file_store, local.blobs, local.max_object_size,
                                    self.store.file_uploads()), routing, self.guard, self.observer)
+        self.housekeeping = Housekeeping(file_store, self.store.file_uploads())
         self.metrics_endpoint = MetricsEndpoint(self.metrics, self.store.jobs,
                                                 config.server.metrics_token, self.guard.enabled)
         self.ui = UIApp(dashboard(config, self.store.jobs, self.guard, file_store,
@@ -110,11 +112,13 @@ class Server:
         self.runner.start()
         self.heartbeat.start()
         self.dispatcher.start()
+        self.housekeeping.start()
 
     async def close(self) -> None:
         await self.runner.stop()
         await self.heartbeat.stop()
         await self.dispatcher.stop()
+        await self.housekeeping.stop()
         for close in self.providers.closers:
             await close()
         await self.store.close()

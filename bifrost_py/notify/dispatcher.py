@@ -7,7 +7,6 @@ webhook gets each event at least once (a receiver dedupes by the X-Bifrost-Deliv
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -18,6 +17,7 @@ from bifrost_py.config import Config, WebhookConfig
 from bifrost_py.domain.job_events import JobEvent, event_body
 from bifrost_py.domain.jobs import Job
 from bifrost_py.jobs.endings import Endings
+from bifrost_py.jobs.periodic import Periodic
 from bifrost_py.notify.signature import DELIVERY, EVENT, SIGNATURE, TIMESTAMP, signature
 from bifrost_py.ports.outbox import Delivery, Outbox
 
@@ -27,33 +27,25 @@ MAX_DELAY = 3600.0  # with doubling from 1 s, 20 attempts span about 9 hours
 BATCH = 100
 
 
-class Dispatcher:
+class Dispatcher(Periodic):
+    name = "bifrost-webhooks"
+    failing = "settling ended jobs failed"
+
     def __init__(self, config: Config, endings: Endings, outbox: Outbox,
                  interval: float = 1.0) -> None:
+        super().__init__(interval, log)
         self.config = config
         self.endings = endings
         self.outbox = outbox
-        self.interval = interval
         self._http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="bifrost-webhooks")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await super().stop()
         await self._http.aclose()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                for event in await self.outbox.pending(BATCH):
-                    await self._handle(event)
-            except Exception:
-                log.exception("settling ended jobs failed; retrying")
-            await asyncio.sleep(self.interval)
+    async def tick(self) -> None:
+        for event in await self.outbox.pending(BATCH):
+            await self._handle(event)
 
     async def _handle(self, event: JobEvent) -> None:
         job = await self.endings.settle(event)

@@ -44,6 +44,10 @@ class FileStore(Protocol):
                     chunks: AsyncIterator[bytes]) -> StoredFile:
         """A file the server makes itself (a batch's output)."""
 
+    async def purge_expired(self, now: float) -> int:
+        """Delete a batch of files past their expires_at, bytes and all: how many (0 when none
+        is left)."""
+
     async def get(self, tenant: str, file_id: str) -> StoredFile:
         """The tenant's file; NotFoundError for any other (another tenant's included)."""
 

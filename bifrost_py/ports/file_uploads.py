@@ -39,3 +39,7 @@ class FileUploads(Protocol):
 
     async def expire_overdue(self) -> None:
         """Mark pending uploads past their expires_at expired and free their parts."""
+
+    async def forget_ended(self, now: float) -> int:
+        """Delete the rows of uploads that ended (completed, cancelled, expired) more than a
+        day past their expires_at: how many."""

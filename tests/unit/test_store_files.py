@@ -5,15 +5,19 @@ newest first and gone to their tenant once deleted."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from bifrost_py.domain.file_uploads import CANCELLED, COMPLETED
+from bifrost_py.domain.file_uploads import CANCELLED, COMPLETED, LIFETIME
 from bifrost_py.errors import InvalidRequestError, NotFoundError
+from bifrost_py.jobs.housekeeping import Housekeeping
 from bifrost_py.store.blobs.disk import DiskBlobs
 from bifrost_py.store.postgres.store import PostgresStore
+from bifrost_py.store.sql import file_store
+from bifrost_py.store.sql.file_uploads import ENDED_KEPT
 from bifrost_py.store.sql.store import SqlStore
 from bifrost_py.store.sqlite.store import SqliteStore
 from tests.postgres import STORES, fresh_database
@@ -96,5 +100,35 @@ def test_files_page_newest_first_and_a_deleted_one_is_gone(store: SqlStore) -> N
         with pytest.raises(NotFoundError):
             await files.get("t", made[0].file_id)
         assert await contents(store, "t", made[2].file_id) == b"xxx"
+
+    run(store, test)
+
+
+def test_housekeeping_deletes_expired_files_and_forgets_ended_uploads(
+        store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(file_store, "PURGE_BATCH", 2)  # so one pass takes several batches
+
+    async def test(store: SqlStore) -> None:
+        files, uploads = store.file_store(), store.file_uploads()
+        now = int(time.time())
+        expired = [await files.create("t", f"{n}.jsonl", "batch", [await store.blobs.write(
+            body(b"x" * 70_000), max_size=2**20)], expires_at=now - 1) for n in range(5)]
+        kept = [await files.create("t", "kept.jsonl", "batch", [await store.blobs.write(
+            body(b"kept"), max_size=100)], expires_at=expiry) for expiry in (None, now + 60)]
+        ended = await uploads.cancel(await uploads.create("t", "u.jsonl", "batch", 3,
+                                                          "text/jsonl", None))
+        pending = await uploads.create("t", "p.jsonl", "batch", 3, "text/jsonl", None)
+        housekeeping = Housekeeping(files, uploads)
+        assert await housekeeping.tidy() == (5, 0)  # the ended upload is kept a day
+        assert sorted(f.file_id for f in await files.page("t", None, None, 10, True)) \
+            == sorted(f.file_id for f in kept)
+        for file in expired:
+            assert await store.db.fetchone("SELECT 1 FROM objects WHERE key = ?",
+                                           (file.file_id,)) is None
+        monkeypatch.setattr(time, "time", lambda: now + ENDED_KEPT + 2 * LIFETIME)
+        assert await housekeeping.tidy() == (1, 2)  # kept[1] expired; both uploads ended
+        for upload in (ended, pending):
+            with pytest.raises(NotFoundError):
+                await uploads.pending("t", upload.upload_id)
 
     run(store, test)

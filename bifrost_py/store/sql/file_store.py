@@ -18,8 +18,9 @@ from bifrost_py.store.sql.objects import ObjectStore
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _CONTENT_TYPE = "application/octet-stream"
-# A file past its expires_at is gone to its tenant.
+# A file past its expires_at is gone to its tenant; its row and bytes go at the next purge.
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+PURGE_BATCH = 500  # files a purge transaction deletes at most, so none holds locks for long
 
 
 def new_file_id() -> str:
@@ -108,6 +109,22 @@ class SqlFileStore:
             return self.objects.remove(conn, file.bucket, file.file_id)
 
         self.objects.retire(await self.db.transaction(delete))
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete up to PURGE_BATCH files past their expires_at, bytes and all: how many."""
+        def purge(conn: Connection) -> list[ObjectInfo | None]:
+            rows = conn.execute("SELECT * FROM files WHERE expires_at <= ? "
+                                "ORDER BY expires_at LIMIT ?", (int(now), PURGE_BATCH)).fetchall()
+            removed = []
+            for file in map(_file, rows):
+                conn.execute("DELETE FROM files WHERE file_id = ?", (file.file_id,))
+                removed.append(self.objects.remove(conn, file.bucket, file.file_id))
+            return removed
+
+        removed = await self.db.transaction(purge)
+        for obj in removed:
+            self.objects.retire(obj)
+        return len(removed)
 
     def read(self, file: StoredFile) -> AsyncIterator[bytes]:
         return self._read(file)

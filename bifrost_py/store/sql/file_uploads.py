@@ -26,6 +26,8 @@ from bifrost_py.ports.files import Blob
 from bifrost_py.store.sql.database import Connection
 from bifrost_py.store.sql.file_store import SqlFileStore, file_contents, new_file
 
+ENDED_KEPT = 24 * 3600  # seconds an ended upload's row outlives its expires_at
+
 
 class SqlFileUploads:
     def __init__(self, files: SqlFileStore) -> None:
@@ -117,6 +119,12 @@ class SqlFileUploads:
 
         self.blobs.delete_later(await self.db.transaction(cancel))
         return replace(upload, status=CANCELLED)
+
+    async def forget_ended(self, now: float) -> int:
+        # Their parts went when they ended; the rows only answer a late complete or cancel.
+        return await self.db.transaction(lambda conn: conn.execute(
+            "DELETE FROM file_uploads WHERE status != ? AND expires_at <= ?",
+            (PENDING, int(now - ENDED_KEPT))).rowcount)
 
     async def expire_overdue(self) -> None:
         def expire(conn: Connection) -> list[str]:
