@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import zlib
@@ -248,3 +249,31 @@ def test_the_bucket_is_asked_again_when_it_says_to_retry(tmp_path: Path) -> None
         await blobs.close()
 
     asyncio.run(test())
+
+
+class Watching(httpx.AsyncBaseTransport):
+    """The way to the bucket, noting for each PUT whether its Content-MD5 is its body's."""
+
+    def __init__(self) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.puts: list[bool] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            md5 = base64.b64encode(hashlib.md5(await request.aread()).digest()).decode()
+            self.puts.append(request.headers.get("content-md5") == md5)
+        return await self.real.handle_async_request(request)
+
+
+def test_every_body_sent_carries_its_md5_for_the_bucket_to_check(tmp_path: Path) -> None:
+    watching = Watching()
+
+    async def test() -> None:
+        blobs = s3.S3Blobs(S3Client(location(new_prefix(), blob_endpoint()), watching), tmp_path)
+        for size in (INLINE_MAX + 1, 2 * s3.PART_SIZE + 1):
+            blob = await blobs.write(chunks(os.urandom(size), MiB), max_size=size)
+            assert blob.size == size
+        await blobs.close()
+
+    asyncio.run(test())
+    assert watching.puts == [True] * 4  # one PUT, then three parts

@@ -27,6 +27,10 @@ class BodyDigests:
         if self._checksum:
             self._checksum.update(chunk)
 
+    def md5(self) -> bytes:
+        """The MD5 of what was added so far."""
+        return self._md5.digest()
+
     def blob(self, blob_id: str, tmp_path: Path | None = None, data: bytes | None = None) -> Blob:
         digest = self._checksum.b64() if self._checksum else None
         return Blob(blob_id, self.size, self._md5.hexdigest(), self._algorithm, digest, tmp_path,

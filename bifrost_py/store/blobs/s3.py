@@ -98,7 +98,7 @@ class S3Blobs:
             if upload.parts:
                 await upload.finish(pieces)
             else:
-                await self.client.put(self.key(blob_id), pieces)
+                await self.client.put(self.key(blob_id), pieces, digests.md5())
         except BaseException:
             self._spawn(upload.abort())
             raise

@@ -88,16 +88,20 @@ class S3Client:
     async def head_bucket(self) -> None:
         await self._call("HEAD", "", "")
 
-    async def put(self, key: str, body: Pieces) -> None:
-        await self._call("PUT", key, "", body)
+    async def put(self, key: str, body: Pieces, md5: bytes) -> None:
+        """`md5`, the body's digest, goes as Content-MD5: the bucket refuses a body that was
+        changed on the way, which nothing else would catch over plain HTTP."""
+        await self._call("PUT", key, "", body, {"content-md5": _b64(md5)})
 
     async def start_upload(self, key: str) -> str:
         answer = await self._call("POST", key, "uploads=")
         return str(_xml(answer)["InitiateMultipartUploadResult"]["UploadId"])
 
     async def upload_part(self, key: str, upload_id: str, number: int, body: Pieces) -> str:
+        # Hashed on a worker thread (hashlib lets go of the GIL), beside the event loop.
+        md5 = await asyncio.to_thread(_md5, body)
         answer = await self._call("PUT", key, f"partNumber={number}&uploadId={_q(upload_id)}",
-                                  body)
+                                  body, {"content-md5": _b64(md5)})
         return answer.headers["etag"]
 
     async def complete_upload(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
@@ -127,8 +131,8 @@ class S3Client:
         """Delete up to 1000 keys in one request; a key already gone is no error."""
         objects = "".join(f"<Object><Key>{_escape(key)}</Key></Object>" for key in keys)
         body = f"<Delete><Quiet>true</Quiet>{objects}</Delete>".encode()
-        md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
-        answer = await self._call("POST", "", "delete=", [body], {"content-md5": md5})
+        answer = await self._call("POST", "", "delete=", [body],
+                                  {"content-md5": _b64(_md5([body]))})
         errors = _list(_xml(answer).get("DeleteResult", {}).get("Error"))
         if errors:
             log.warning("the blob bucket kept %d of %d blobs it was asked to delete (%s)",
@@ -214,6 +218,17 @@ class S3Client:
 async def _stream(pieces: Pieces) -> AsyncIterator[bytes]:
     for piece in pieces:
         yield piece
+
+
+def _md5(pieces: Pieces) -> bytes:
+    md5 = hashlib.md5(usedforsecurity=False)
+    for piece in pieces:
+        md5.update(piece)
+    return md5.digest()
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
 
 
 def _q(text: str) -> str:
