@@ -90,7 +90,7 @@ class S3Blobs:
                 digests.add(chunk)
                 pieces.append(chunk)
                 held += len(chunk)
-                if held >= part_size(upload.parts):
+                if held > part_size(upload.parts):  # a body of exactly one part is one PUT
                     await upload.send(pieces)
                     pieces, held = [], 0
             if inline and not upload.parts and digests.size <= INLINE_MAX:
