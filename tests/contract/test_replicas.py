@@ -5,6 +5,7 @@ database, with every record exactly once."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 from collections.abc import Iterator
@@ -201,6 +202,20 @@ def test_a_file_uploaded_with_the_openai_sdk_on_one_replica_is_read_on_another(
         sdk = client(other.openai_url)
         assert sdk.files.retrieve(file_id).bytes == len(content)
         assert sdk.files.content(file_id).content == content
+
+
+def test_an_openai_upload_with_parts_on_two_replicas_completes_on_a_third(trio: Trio) -> None:
+    parts = [body(PART, seed=1), body(SMALL, seed=2)]
+    whole = b"".join(parts)
+    first, second, third = (client(server.openai_url) for server in trio)
+    upload = first.uploads.create(bytes=len(whole), filename="data.bin", purpose="user_data",
+                                  mime_type="application/octet-stream")
+    ids = [sdk.uploads.parts.create(upload.id, data=part).id
+           for sdk, part in zip((first, second), parts, strict=True)]
+    # The md5 is checked on the third replica, over the parts' bytes read back from the bucket.
+    done = third.uploads.complete(upload.id, part_ids=ids, md5=hashlib.md5(whole).hexdigest())
+    assert done.status == "completed" and done.file is not None
+    assert first.files.content(done.file.id).content == whole
 
 
 def test_large_bodies_are_kept_in_the_shared_blob_bucket(trio: Trio, bucket: str) -> None:
