@@ -15,9 +15,10 @@ class Periodic(ABC):
     name: str
     failing: str
 
-    def __init__(self, interval: float, log: logging.Logger) -> None:
+    def __init__(self, interval: float, log: logging.Logger, first_delay: float = 0.0) -> None:
         self.interval = interval
         self.log = log
+        self.first_delay = first_delay
         self._task: asyncio.Task[None] | None = None
 
     @abstractmethod
@@ -32,6 +33,7 @@ class Periodic(ABC):
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:
+        await asyncio.sleep(self.first_delay)
         while True:
             try:
                 await self.tick()

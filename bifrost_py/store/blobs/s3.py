@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bifrost_py.errors import AwsError
+from bifrost_py.jobs.periodic import Periodic
 from bifrost_py.ports.files import Blob
 from bifrost_py.store.blobs.hashing import BodyDigests
 from bifrost_py.store.blobs.protocol import GRACE_SECONDS, INLINE_MAX, Referenced, Segment
@@ -52,7 +53,7 @@ class S3Blobs:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: set[str] = set()
         self._referenced: Referenced | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = _Sweeper(self)
 
     def key(self, blob_id: str) -> str:
         return self.prefix + blob_id
@@ -67,12 +68,10 @@ class S3Blobs:
                                f"{where.endpoint_url or 'AWS'} cannot be reached or does not "
                                f"exist (the log above says why)") from None
         self._referenced = referenced
-        self._sweeper = asyncio.create_task(self._sweep_forever())
+        self._sweeper.start()
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self._sweeper.stop()
         self.delete(self._pending)
         self._pending.clear()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -159,20 +158,6 @@ class S3Blobs:
                 aborted += 1
         return len(unnamed), aborted
 
-    async def _sweep_forever(self) -> None:
-        # Replicas started together spread their sweeps over the interval.
-        await asyncio.sleep(random.uniform(0, 60))
-        while True:
-            try:
-                blobs, uploads = await self.sweep()
-                if blobs or uploads:
-                    log.info("swept %d unreferenced blobs and %d abandoned uploads from the "
-                             "blob bucket", blobs, uploads)
-            except AwsError:
-                log.warning("sweeping the blob bucket failed; trying again in %.0f s",
-                            SWEEP_INTERVAL)
-            await asyncio.sleep(SWEEP_INTERVAL)
-
     async def _delete(self, keys: list[str]) -> None:
         try:
             await self.client.delete(keys)
@@ -183,6 +168,22 @@ class S3Blobs:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+class _Sweeper(Periodic):
+    name = "bifrost-blob-sweeper"
+    failing = "sweeping the blob bucket failed"
+
+    def __init__(self, blobs: S3Blobs) -> None:
+        # Replicas started together do not sweep at the same moment.
+        super().__init__(SWEEP_INTERVAL, log, first_delay=random.uniform(0, 60))
+        self.blobs = blobs
+
+    async def tick(self) -> None:
+        blobs, uploads = await self.blobs.sweep()
+        if blobs or uploads:
+            log.info("swept %d unreferenced blobs and %d abandoned uploads from the blob "
+                     "bucket", blobs, uploads)
 
 
 class _Multipart:
