@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 
 from bifrost_py.domain.objects import Part, Upload
@@ -26,6 +27,14 @@ class CompletedPart:
     part_number: int
     etag: str
     checksum: str | None = None
+
+
+def new_upload_id() -> str:
+    """64 URL-safe random characters, never starting with '-': the aws CLI (argparse) reads
+    `--upload-id -abc...` as an option with no value, so one id in 64 would be unusable there."""
+    while (upload_id := secrets.token_urlsafe(48)).startswith("-"):
+        pass
+    return upload_id
 
 
 def chosen_parts(upload: Upload, requested: list[CompletedPart], stored: dict[int, Part],

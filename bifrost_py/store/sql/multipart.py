@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 
 from bifrost_py.domain.checksums import Checksum, composite
-from bifrost_py.domain.multipart import MAX_PARTS, CompletedPart, chosen_parts, multipart_etag
+from bifrost_py.domain.multipart import (
+    MAX_PARTS,
+    CompletedPart,
+    chosen_parts,
+    multipart_etag,
+    new_upload_id,
+)
 from bifrost_py.domain.objects import Conditions, NewObject, ObjectInfo, Part, Upload
 from bifrost_py.errors import BadDigest, NoSuchUpload
 from bifrost_py.ports.files import Blob
@@ -25,7 +30,7 @@ class Uploads:
         self.blobs = objects.blobs
 
     async def create(self, bucket: str, key: str, new: NewObject) -> Upload:
-        upload = Upload(upload_id=secrets.token_urlsafe(48), bucket=bucket, key=key,
+        upload = Upload(upload_id=new_upload_id(), bucket=bucket, key=key,
                         initiated=time.time(), content_type=new.content_type,
                         headers=new.headers or {}, metadata=new.metadata or {},
                         checksum_algorithm=new.checksum_algorithm,
