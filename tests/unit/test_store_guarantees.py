@@ -171,22 +171,37 @@ def test_keys_list_in_utf8_byte_order(make_database: MakeDatabase, tmp_path: Pat
     assert on_servers(make_database, test) == sorted(keys, key=lambda k: k.encode())
 
 
+async def here_and_there(databases: list[Database], tmp_path: Path,
+                         auto_create: bool) -> tuple[ObjectStore, ObjectStore]:
+    """Two servers' object stores on one database, sharing their blobs as replicas share S3."""
+    blobs = DiskBlobs(tmp_path)
+    await blobs.open(nothing_referenced, shared=True)
+    here, there = (ObjectStore(db, blobs, auto_create_buckets=auto_create)
+                   for db in databases[:2])
+    return here, there
+
+
+async def put_k(store: ObjectStore, data: bytes) -> None:
+    await store.put("bkt", "k", [await store.blobs.write(body(data), max_size=10)], '"e"',
+                    NewObject())
+
+
+async def delete_bucket(store: ObjectStore) -> None:
+    await store.delete("bkt", "k")
+    await store.delete_bucket("bkt")
+
+
 def test_a_bucket_another_server_deleted_is_no_such_bucket_for_reads_and_writes(
         make_database: MakeDatabase, tmp_path: Path) -> None:
     async def test(databases: list[Database]) -> list[str]:
-        blobs = DiskBlobs(tmp_path)
-        await blobs.open(nothing_referenced, shared=True)
-        here, there = (ObjectStore(db, blobs, auto_create_buckets=False) for db in databases[:2])
+        here, there = await here_and_there(databases, tmp_path, auto_create=False)
         await here.create_bucket("bkt")
-        await here.put("bkt", "k", [await blobs.write(body(b"x"), max_size=10)], '"e"',
-                       NewObject())
-        await there.delete("bkt", "k")
-        await there.delete_bucket("bkt")
+        await put_k(here, b"x")
+        await delete_bucket(there)
 
         async def put() -> None:
             await here.bucket_for_write("bkt")
-            await here.put("bkt", "k", [await blobs.write(body(b"y"), max_size=10)], '"e"',
-                           NewObject())
+            await put_k(here, b"y")
 
         # One after another: the second put comes after the first has forgotten the name.
         return [type((await settled([call]))[0]).__name__ for call in (
@@ -198,17 +213,12 @@ def test_a_bucket_another_server_deleted_is_no_such_bucket_for_reads_and_writes(
 def test_a_first_write_creates_again_a_bucket_another_server_deleted(
         make_database: MakeDatabase, tmp_path: Path) -> None:
     async def test(databases: list[Database]) -> list[bytes]:
-        blobs = DiskBlobs(tmp_path)
-        await blobs.open(nothing_referenced, shared=True)
-        here, there = (ObjectStore(db, blobs, auto_create_buckets=True) for db in databases[:2])
+        here, there = await here_and_there(databases, tmp_path, auto_create=True)
         await here.bucket_for_write("bkt")
-        await here.put("bkt", "k", [await blobs.write(body(b"x"), max_size=10)], '"e"',
-                       NewObject())
-        await there.delete("bkt", "k")
-        await there.delete_bucket("bkt")
+        await put_k(here, b"x")
+        await delete_bucket(there)
         await here.bucket_for_write("bkt")  # answered from the cache: the bucket is gone
-        await here.put("bkt", "k", [await blobs.write(body(b"y"), max_size=10)], '"e"',
-                       NewObject())
+        await put_k(here, b"y")
         obj = await there.get("bkt", "k")
         return [b"".join([c async for c in there.read(obj, 0, obj.size - 1)])]
 
