@@ -171,7 +171,8 @@ class S3Client:
         """A successful answer, after up to RETRIES more attempts where S3 says to try again
         (500, 503 SlowDown ...) or the connection failed, as the AWS SDKs do; each attempt is
         signed anew and sends the body from its start."""
-        for attempt in range(RETRIES + 1):
+        attempt = 0
+        while True:
             request = await self._request(method, key, query, headers, body)
             try:
                 response = await self._http.send(request, stream=stream)
@@ -186,7 +187,7 @@ class S3Client:
                 if response.status_code not in RETRYABLE or attempt == RETRIES:
                     raise self._failed(method, key, response.status_code, content)
             await asyncio.sleep(random.uniform(0.5, 1.0) * min(BACKOFF * 2**attempt, 2.0))
-        raise AssertionError("unreachable")
+            attempt += 1
 
     async def _request(self, method: str, key: str, query: str, headers: dict[str, str],
                        body: Pieces = ()) -> httpx.Request:
