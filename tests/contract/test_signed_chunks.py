@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
+from bad_input_helpers import Stored, assert_error
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from test_bad_input import Stored, assert_error
 from test_keys import CONFIG, FULL_ID, FULL_SECRET, REGION, s3_client
 
 from bifrost_py.testing import RunningServer
