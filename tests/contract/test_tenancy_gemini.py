@@ -20,7 +20,7 @@ from bedrock_helpers import (
     wait_for_status,
     with_provider,
 )
-from test_keys import bedrock_client, s3_client
+from keys_helpers import bedrock_client, s3_client
 from test_provider_gemini import API_KEY, gemini_config
 from test_tenancy import refusal
 
