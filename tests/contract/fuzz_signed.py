@@ -1,10 +1,10 @@
 """What the test_fuzz_signed_* modules share: the server's configuration, requests signed for it,
 the exchange of one request, and the checks every answer must pass.
 
-test_bad_input.py fuzzes an open server. Here every fuzzed request is correctly SigV4-signed with a
-configured key (botocore's own `S3SigV4Auth` / `SigV4Auth` over an `AWSRequest`), so the random
-bytes get past authentication and reach the parsers behind it. Requests go out raw (http.client,
-the exact bytes), so nothing normalises the path or the query.
+test_bad_input_requests.py fuzzes an open server. Here every fuzzed request is correctly
+SigV4-signed with a configured key (botocore's own `S3SigV4Auth` / `SigV4Auth` over an
+`AWSRequest`), so the random bytes get past authentication and reach the parsers behind it. Requests
+go out raw (http.client, the exact bytes), so nothing normalises the path or the query.
 
 Properties, for every example: the answer is well formed (status < 500, or S3's 501 NotImplemented
 for a subresource outside the subset; an S3 error is an XML `<Error>` with a `<Code>` and the

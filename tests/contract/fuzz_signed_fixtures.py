@@ -45,8 +45,8 @@ from tests.contract.fuzz_signed import (
     VICTIMS,
     Signer,
 )
+from tests.contract.keys_helpers import bedrock_client, s3_client, upload_input
 from tests.contract.s3_helpers import md5_hex
-from tests.contract.test_keys import bedrock_client, s3_client, upload_input
 
 # What a test module's `import *` takes: the fixtures.
 __all__ = ["bedrock", "s3", "sentinels", "server", "signer", "store_stays_intact"]

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.contract.bad_input_helpers import crc32_b64
 from tests.contract.fuzz_signed import (
     CHUNKED_KEY,
     FUZZ_BUCKET,
@@ -29,7 +30,6 @@ from tests.contract.fuzz_signed import (
 from tests.contract.fuzz_signed_fixtures import *  # noqa: F403 - the fixtures
 from tests.contract.fuzz_signed_fixtures import Sentinels
 from tests.contract.s3_helpers import etag_of
-from tests.contract.test_bad_input import crc32_b64
 
 
 def _resize(size: bytes, delta: int) -> bytes:

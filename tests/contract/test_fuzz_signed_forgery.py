@@ -26,6 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bifrost_py.testing import RunningServer
+from tests.contract.bad_input_helpers import md5_b64
 from tests.contract.fuzz_signed import (
     BEDROCK_MOUNT,
     EMPTY_BUCKET,
@@ -51,8 +52,7 @@ from tests.contract.fuzz_signed import (
 )
 from tests.contract.fuzz_signed_fixtures import *  # noqa: F403 - the fixtures
 from tests.contract.fuzz_signed_fixtures import Sentinels, create_job, job_tags, put_victims
-from tests.contract.test_bad_input import md5_b64
-from tests.contract.test_keys import upload_input
+from tests.contract.keys_helpers import upload_input
 
 BASES = ["s3-put", "s3-delete", "s3-delete-objects", "s3-create-bucket", "s3-delete-bucket",
          "s3-create-upload", "bedrock-create", "bedrock-tag", "bedrock-untag", "bedrock-stop"]

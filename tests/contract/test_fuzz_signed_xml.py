@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.contract.bad_input_helpers import md5_b64
 from tests.contract.fuzz_signed import (
     FUZZ_BUCKET,
     MIB,
@@ -40,7 +41,6 @@ from tests.contract.fuzz_signed import (
 from tests.contract.fuzz_signed_fixtures import *  # noqa: F403 - the fixtures
 from tests.contract.fuzz_signed_fixtures import Sentinels
 from tests.contract.s3_helpers import etag_of
-from tests.contract.test_bad_input import md5_b64
 
 
 @dataclass(frozen=True)

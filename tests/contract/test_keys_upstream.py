@@ -25,7 +25,7 @@ from bedrock_helpers import (
 )
 from botocore import UNSIGNED
 from botocore.exceptions import ClientError
-from test_keys import bedrock_client, s3_client
+from keys_helpers import bedrock_client, s3_client
 
 from bifrost_py.testing import RunningServer
 from tests.fakes.anthropic_fake import FakeAnthropic

@@ -20,8 +20,8 @@ from bedrock_helpers import (
     with_provider,
 )
 from botocore.exceptions import ClientError
+from keys_helpers import bedrock_client, s3_client
 from openai_helpers import CHAT, answer, chat_line, client, file_lines, jsonl, run, upload
-from test_keys import bedrock_client, s3_client
 
 from bifrost_py.testing import RunningServer
 from tests.fakes.openai_fake import FakeOpenAI

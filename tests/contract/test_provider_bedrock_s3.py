@@ -44,7 +44,7 @@ from bedrock_upstream import (  # noqa: F401 - fixtures
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from test_keys import FULL_ID, FULL_SECRET
+from keys_helpers import FULL_ID, FULL_SECRET
 from test_signed_chunks import Chain, Framing, frame
 
 from bifrost_py.testing import RunningServer

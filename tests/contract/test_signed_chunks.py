@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
+from bad_input_helpers import Stored, assert_error
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from test_bad_input import Stored, assert_error
-from test_keys import CONFIG, FULL_ID, FULL_SECRET, REGION, s3_client
+from keys_helpers import CONFIG, FULL_ID, FULL_SECRET, REGION, s3_client
 
 from bifrost_py.testing import RunningServer
 
@@ -154,7 +154,7 @@ def crc32_b64(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server with test_keys.py's keys, so every request is SigV4-verified."""
+    """A server with keys_helpers.py's keys, so every request is SigV4-verified."""
     directory = tmp_path_factory.mktemp("signed-chunks")
     config = directory / "config.toml"
     config.write_text(CONFIG, encoding="utf-8")

@@ -20,8 +20,8 @@ from bedrock_helpers import (
     wait_for_status,
     with_provider,
 )
-from test_keys import bedrock_client, s3_client
-from test_provider_gemini import API_KEY, gemini_config
+from gemini_helpers import API_KEY, gemini_config
+from keys_helpers import bedrock_client, s3_client
 from test_tenancy import refusal
 
 from bifrost_py.testing import RunningServer

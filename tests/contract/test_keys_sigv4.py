@@ -1,12 +1,9 @@
-"""SigV4, presigned URLs, Bedrock API keys and allow-lists (SPEC §5), with real boto3 and the
-aws CLI.
+"""SigV4 (SPEC §5), with real boto3 and the aws CLI: the right keys work on S3 and Bedrock;
+a wrong secret, an unknown key, no signature, a tampered body or path and a replay outside the
+skew window are each refused with the service's own error.
 
-One server with two keys of the same tenant (tenancy is not under test here):
-
-- FULL: every provider and model, and a Bedrock API key (bearer token);
-- LIMITED: `providers = ["local"]`, `models = ["anthropic.*"]`.
-
-Every refused request is followed by a look through the FULL key: the store did not change.
+The server (keys_helpers.py) has two keys of the same tenant, FULL and LIMITED. Every refused
+request is followed by a look through the FULL key: the store did not change.
 """
 
 from __future__ import annotations
@@ -17,201 +14,46 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import boto3
 import botocore.auth
 import httpx
 import pytest
-from bedrock_helpers import with_provider
 from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from keys_helpers import *  # noqa: F403 - the fixtures server, s3, bedrock and bucket
+from keys_helpers import (
+    CLAUDE,
+    FULL_ID,
+    FULL_SECRET,
+    LIMITED_ID,
+    LIMITED_SECRET,
+    MIB,
+    REGION,
+    ROLE_ARN,
+    SLOW_MODEL,
+    UNKNOWN_ID,
+    assert_bedrock_json_error,
+    assert_s3_xml_error,
+    bedrock_client,
+    bedrock_error,
+    bucket_names,
+    create_job,
+    job_names,
+    keys_in,
+    s3_client,
+    s3_error,
+    unique,
+    upload_input,
+)
 
 from bifrost_py.testing import RunningServer
-
-REGION = "us-west-2"
-ACCOUNT = "123456789012"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/BedrockBatchInference"
-FULL_ID = "AKIAAUTHTESTFULL0001"
-FULL_SECRET = "full-secret-0123456789"
-BEARER = "bedrock-api-key-full-0123456789"
-LIMITED_ID = "AKIAAUTHTESTLIMITED1"
-LIMITED_SECRET = "limited-secret-0123456789"
-UNKNOWN_ID = "AKIAAUTHTESTUNKNOWN1"
-CLAUDE = "anthropic.claude-3-sonnet-20240229-v1:0"
-NOVA = "amazon.nova-lite-v1:0"
-SLOW_MODEL = "slow-echo"
-MIB = 2**20
-
-CONFIG = f"""
-[providers.local.models."{SLOW_MODEL}"]
-latency_ms = 50
-concurrency = 2
-
-[providers.anthropic]
-api_key = "x"
-
-[[keys]]
-access_key_id = "{FULL_ID}"
-secret_access_key = "{FULL_SECRET}"
-tenant = "team-a"
-bearer_token = "{BEARER}"
-
-[[keys]]
-access_key_id = "{LIMITED_ID}"
-secret_access_key = "{LIMITED_SECRET}"
-tenant = "team-a"
-providers = ["local"]
-models = ["anthropic.*"]
-"""
-
-
-# --- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    directory = tmp_path_factory.mktemp("auth")
-    config = directory / "config.toml"
-    config.write_text(CONFIG, encoding="utf-8")
-    with RunningServer(directory / "data", config) as running:
-        yield running
-
-
-def s3_client(server: RunningServer, key_id: str = FULL_ID, secret: str = FULL_SECRET,
-              **config: Any) -> Any:
-    return boto3.client("s3", endpoint_url=server.s3_url, region_name=REGION,
-                        aws_access_key_id=key_id, aws_secret_access_key=secret,
-                        config=Config(retries={"total_max_attempts": 1}, **config))
-
-
-def bedrock_client(server: RunningServer, key_id: str = FULL_ID, secret: str = FULL_SECRET,
-                   **config: Any) -> Any:
-    return boto3.client("bedrock", endpoint_url=server.bedrock_url, region_name=REGION,
-                        aws_access_key_id=key_id, aws_secret_access_key=secret,
-                        config=Config(retries={"total_max_attempts": 1}, **config))
-
-
-@pytest.fixture(scope="module")
-def s3(server: RunningServer) -> Any:
-    return s3_client(server)
-
-
-@pytest.fixture(scope="module")
-def bedrock(server: RunningServer) -> Any:
-    return bedrock_client(server)
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    name = f"auth-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def keys_in(s3: Any, bucket: str) -> list[str]:
-    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-
-
-def bucket_names(s3: Any) -> set[str]:
-    return {b["Name"] for b in s3.list_buckets()["Buckets"]}
-
-
-def job_names(bedrock: Any) -> set[str]:
-    names: set[str] = set()
-    kwargs: dict[str, Any] = {"maxResults": 1000}
-    while True:
-        page = bedrock.list_model_invocation_jobs(**kwargs)
-        names.update(j["jobName"] for j in page["invocationJobSummaries"])
-        if not page.get("nextToken"):
-            return names
-        kwargs["nextToken"] = page["nextToken"]
-
-
-def s3_error(code: str | None, status: int, call: Callable[..., Any], /, *args: Any,
-             **kwargs: Any) -> dict[str, Any]:
-    """An S3 error answer with `status` (and `code` unless None) and an x-amz-request-id."""
-    with pytest.raises(ClientError) as info:
-        call(*args, **kwargs)
-    response: dict[str, Any] = info.value.response
-    meta = response["ResponseMetadata"]
-    assert meta["HTTPStatusCode"] == status, response
-    if code is not None:
-        assert response["Error"]["Code"] == code, response
-    assert meta["HTTPHeaders"].get("x-amz-request-id"), response
-    return response
-
-
-def bedrock_error(code: str, status: int, call: Callable[..., Any], /, *args: Any,
-                  **kwargs: Any) -> dict[str, Any]:
-    """A Bedrock error answer with `code` in x-amzn-ErrorType (JSON dialect) and `status`."""
-    with pytest.raises(ClientError) as info:
-        call(*args, **kwargs)
-    response: dict[str, Any] = info.value.response
-    meta = response["ResponseMetadata"]
-    assert meta["HTTPStatusCode"] == status, response
-    assert response["Error"]["Code"] == code, response
-    assert meta["HTTPHeaders"].get("x-amzn-errortype", "").split(":")[0] == code, response
-    assert meta["HTTPHeaders"].get("x-amzn-requestid"), response
-    return response
-
-
-def assert_s3_xml_error(response: httpx.Response, status: int, code: str | None = None) -> str:
-    """A raw S3 answer is an XML <Error> with x-amz-request-id; its code."""
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers.get("x-amz-request-id"), response.headers
-    root = ET.fromstring(response.content)
-    assert root.tag == "Error", response.text
-    found = root.findtext("Code") or ""
-    if code is not None:
-        assert found == code, response.text
-    return found
-
-
-def assert_bedrock_json_error(response: httpx.Response, status: int,
-                              code: str | None = None) -> str:
-    """A raw Bedrock answer is JSON with x-amzn-ErrorType; its code. (boto3 sends Bedrock API
-    keys only over HTTPS, so the bearer tests use httpx.)"""
-    assert response.status_code == status, (response.status_code, response.text)
-    found = response.headers.get("x-amzn-errortype", "").split(":")[0]
-    assert found, response.headers
-    assert "message" in {k.lower() for k in response.json()}, response.text
-    if code is not None:
-        assert found == code, (found, response.text)
-    return found
-
-
-def upload_input(s3: Any, bucket: str, count: int = 2) -> str:
-    lines = [{"recordId": f"r{i}", "modelInput": {
-        "messages": [{"role": "user", "content": [{"text": f"{i} + {i}?"}]}],
-        "inferenceConfig": {"maxTokens": 10}}} for i in range(count)]
-    body = "".join(json.dumps(line) + "\n" for line in lines).encode()
-    s3.put_object(Bucket=bucket, Key="in.jsonl", Body=body)
-    return f"s3://{bucket}/in.jsonl"
-
-
-def create_job(client: Any, input_uri: str, output_uri: str, name: str,
-               model_id: str = CLAUDE, **extra: Any) -> str:
-    response = client.create_model_invocation_job(
-        jobName=name, modelId=model_id, roleArn=ROLE_ARN,
-        inputDataConfig={"s3InputDataConfig": {"s3Uri": input_uri, "s3InputFormat": "JSONL"}},
-        outputDataConfig={"s3OutputDataConfig": {"s3Uri": output_uri}}, **extra)
-    arn: str = response["jobArn"]
-    return arn
 
 
 def aws_cli(server: RunningServer, tmp: Path, key_id: str, secret: str, *args: str,
@@ -510,146 +352,8 @@ def test_bedrock_replay_outside_skew_window_is_invalid_signature(
     assert name not in job_names(bedrock)
 
 
-# --- presigned URLs ----------------------------------------------------------------------------
 
-
-def test_presigned_v4_get_and_put_work(server: RunningServer, s3: Any, bucket: str) -> None:
-    signer = s3_client(server, signature_version="s3v4")
-    s3.put_object(Bucket=bucket, Key="shared.txt", Body=b"shared")
-    get_url = signer.generate_presigned_url("get_object", Params={
-        "Bucket": bucket, "Key": "shared.txt"}, ExpiresIn=300)
-    assert "X-Amz-Signature=" in get_url
-    got = httpx.get(get_url, timeout=10)
-    assert got.status_code == 200 and got.content == b"shared", got.text
-    put_url = signer.generate_presigned_url("put_object", Params={
-        "Bucket": bucket, "Key": "uploaded.txt"}, ExpiresIn=300)
-    put = httpx.put(put_url, content=b"uploaded", timeout=10)
-    assert put.status_code == 200, put.text
-    assert s3.get_object(Bucket=bucket, Key="uploaded.txt")["Body"].read() == b"uploaded"
-    # The signature covers the key: the same query on another key is refused.
-    other = httpx.get(get_url.replace("/shared.txt?", "/uploaded.txt?"), timeout=10)
-    assert_s3_xml_error(other, 403, "SignatureDoesNotMatch")
-
-
-def test_presigned_urls_expire(server: RunningServer, s3: Any, bucket: str) -> None:
-    """s3v4 and default (SigV2 query) URLs with ExpiresIn=1 are refused 2 s later."""
-    s3.put_object(Bucket=bucket, Key="shared.txt", Body=b"shared")
-    urls: list[tuple[str, str]] = []
-    for client in (s3_client(server, signature_version="s3v4"), s3):
-        urls.append(("GET", client.generate_presigned_url("get_object", Params={
-            "Bucket": bucket, "Key": "shared.txt"}, ExpiresIn=1)))
-        urls.append(("PUT", client.generate_presigned_url("put_object", Params={
-            "Bucket": bucket, "Key": "late.txt"}, ExpiresIn=1)))
-    time.sleep(2.1)
-    for method, url in urls:
-        response = httpx.request(method, url, content=b"late" if method == "PUT" else None,
-                                 timeout=10)
-        assert_s3_xml_error(response, 403, "AccessDenied")
-    assert keys_in(s3, bucket) == ["shared.txt"]
-
-
-def test_presigned_default_signature_version_works(s3: Any, bucket: str) -> None:
-    """boto3's default presigned URL against a custom endpoint (SigV2 query auth:
-    AWSAccessKeyId, Signature, Expires) works for GET and PUT and binds the key."""
-    s3.put_object(Bucket=bucket, Key="shared.txt", Body=b"shared")
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket,
-                                                          "Key": "shared.txt"}, ExpiresIn=300)
-    assert "AWSAccessKeyId=" in url or "X-Amz-Signature=" in url, url
-    got = httpx.get(url, timeout=10)
-    assert got.status_code == 200 and got.content == b"shared", (url, got.status_code, got.text)
-    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket,
-                                                              "Key": "v2.txt"}, ExpiresIn=300)
-    put = httpx.put(put_url, content=b"v2", timeout=10)
-    assert put.status_code == 200, (put_url, put.text)
-    assert s3.get_object(Bucket=bucket, Key="v2.txt")["Body"].read() == b"v2"
-    moved = httpx.put(put_url.replace("/v2.txt?", "/v3.txt?"), content=b"v3", timeout=10)
-    assert_s3_xml_error(moved, 403, "SignatureDoesNotMatch")
-    assert sorted(keys_in(s3, bucket)) == ["shared.txt", "v2.txt"]
-
-
-# --- Bedrock API keys --------------------------------------------------------------------------
-
-
-def test_bearer_token_on_bedrock(server: RunningServer, s3: Any, bedrock: Any,
-                                 bucket: str) -> None:
-    headers = {"Authorization": f"Bearer {BEARER}"}
-    listing = httpx.get(f"{server.bedrock_url}/model-invocation-jobs", headers=headers,
-                        timeout=10)
-    assert listing.status_code == 200, listing.text
-    name = unique("bearer")
-    body = {"jobName": name, "modelId": CLAUDE, "roleArn": ROLE_ARN,
-            "inputDataConfig": {"s3InputDataConfig": {"s3Uri": upload_input(s3, bucket)}},
-            "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/out/"}}}
-    created = httpx.post(f"{server.bedrock_url}/model-invocation-job", json=body,
-                         headers=headers, timeout=10)
-    assert created.status_code == 200, created.text
-    assert name in job_names(bedrock)
-
-
-def test_wrong_bearer_token_is_refused(server: RunningServer, s3: Any, bedrock: Any,
-                                       bucket: str) -> None:
-    headers = {"Authorization": "Bearer not-a-configured-token"}
-    listing = httpx.get(f"{server.bedrock_url}/model-invocation-jobs", headers=headers,
-                        timeout=10)
-    assert_bedrock_json_error(listing, 403, "UnrecognizedClientException")
-    name = unique("badbearer")
-    body = {"jobName": name, "modelId": CLAUDE, "roleArn": ROLE_ARN,
-            "inputDataConfig": {"s3InputDataConfig": {"s3Uri": upload_input(s3, bucket)}},
-            "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/out/"}}}
-    created = httpx.post(f"{server.bedrock_url}/model-invocation-job", json=body,
-                         headers=headers, timeout=10)
-    assert_bedrock_json_error(created, 403, "UnrecognizedClientException")
-    assert name not in job_names(bedrock)
-
-
-def test_bearer_token_on_s3_is_refused(server: RunningServer, s3: Any, bucket: str) -> None:
-    headers = {"Authorization": f"Bearer {BEARER}"}
-    put = httpx.put(f"{server.s3_url}/{bucket}/bearer", content=b"x", headers=headers,
-                    timeout=10)
-    assert 400 <= put.status_code < 500, put.text
-    assert_s3_xml_error(put, put.status_code)
-    get = httpx.get(f"{server.s3_url}/{bucket}", headers=headers, timeout=10)
-    assert 400 <= get.status_code < 500, get.text
-    assert keys_in(s3, bucket) == []
-
-
-# --- allow-lists -------------------------------------------------------------------------------
-
-
-def test_limited_key_on_another_provider_s3_is_access_denied(server: RunningServer, s3: Any,
-                                                             bucket: str) -> None:
-    limited = with_provider(s3_client(server, LIMITED_ID, LIMITED_SECRET), "anthropic")
-    s3_error("AccessDenied", 403, limited.put_object, Bucket=bucket, Key="k", Body=b"x")
-    s3_error("AccessDenied", 403, limited.list_objects_v2, Bucket=bucket)
-    s3_error("AccessDenied", 403, limited.create_bucket, Bucket=unique("denied"))
-    assert keys_in(s3, bucket) == []
-    assert not any(b.startswith("denied-") for b in bucket_names(s3))
-
-
-def test_limited_key_on_another_provider_bedrock_is_access_denied(
-        server: RunningServer, s3: Any, bedrock: Any, bucket: str) -> None:
-    limited = with_provider(bedrock_client(server, LIMITED_ID, LIMITED_SECRET), "anthropic")
-    bedrock_error("AccessDeniedException", 403, limited.list_model_invocation_jobs)
-    name = unique("denied")
-    bedrock_error("AccessDeniedException", 403, create_job, limited, upload_input(s3, bucket),
-                  f"s3://{bucket}/out/", name)
-    assert name not in job_names(bedrock)
-
-
-def test_limited_key_model_allow_list(server: RunningServer, s3: Any, bedrock: Any,
-                                      bucket: str) -> None:
-    limited = bedrock_client(server, LIMITED_ID, LIMITED_SECRET)
-    input_uri = upload_input(s3, bucket)
-    denied = unique("nova")
-    bedrock_error("AccessDeniedException", 403, create_job, limited, input_uri,
-                  f"s3://{bucket}/out/", denied, model_id=NOVA)
-    assert denied not in job_names(bedrock)
-    allowed = unique("claude")
-    arn = create_job(limited, input_uri, f"s3://{bucket}/out/", allowed, model_id=CLAUDE)
-    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["jobName"] == allowed
-    # The full key has no model allow-list.
-    assert create_job(bedrock, input_uri, f"s3://{bucket}/out/", unique("nova-ok"),
-                      model_id=NOVA)
+# --- repeated headers ------------------------------------------------------------------------
 
 
 def test_a_signed_header_sent_twice_verifies_as_one_joined_value(
