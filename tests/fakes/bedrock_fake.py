@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -27,29 +26,32 @@ from typing import Any
 from urllib.parse import unquote
 
 import boto3
-import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from botocore.model import Shape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bifrost_py.testing import ServerThread, free_port
+from tests.fakes.bedrock_wire import (
+    _CODES,
+    AwsError,
+    _check,
+    _describe,
+    _error,
+    _Job,
+    _json,
+    _parse,
+)
 
-_MODEL = botocore.session.get_session().get_service_model("bedrock")
 # One session for every S3 client made here: it caches the loaded service models (a new session
 # per client costs ~0.3 s). Clients are made on the caller's thread only.
 _SESSION = boto3.session.Session()
 _ENDED = {"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
-_CODES = {400: "ValidationException", 403: "AccessDeniedException",
-          404: "ResourceNotFoundException", 409: "ConflictException",
-          429: "ThrottlingException", 500: "InternalServerException",
-          503: "ServiceUnavailableException"}
 _AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/,]+)/[^,]*, ?SignedHeaders=([^,]+), ?"
                    r"Signature=([0-9a-f]+)")
 _JOB_PATH = re.compile(r"/model-invocation-job/([^/]+)(/stop)?")
@@ -57,34 +59,8 @@ _TAG_OPS = {"/tagResource": "TagResource", "/untagResource": "UntagResource",
             "/listTagsForResource": "ListTagsForResource"}
 
 
-class AwsError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
 class _InputError(Exception):
     """The job cannot run at all: it ends Failed with this message."""
-
-
-@dataclass
-class _Job:
-    job_id: str
-    arn: str
-    spec: dict[str, Any]  # the create request as it came
-    outcome: str
-    submit_time: float = field(default_factory=time.time)
-    modified: float = field(default_factory=time.time)
-    end_time: float | None = None
-    status: str = "Submitted"
-    message: str | None = None
-    stop_requested: bool = False
-    total: int = 0
-    processed: int = 0
-    success: int = 0
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 class FakeBedrock:
@@ -468,97 +444,9 @@ def _tokens(text: str) -> int:
     return (len(text) + 3) // 4  # about four characters a token: deterministic
 
 
-# --- wire helpers -----------------------------------------------------------------------------
-
-def _parse(body: bytes, operation: str) -> dict[str, Any]:
-    try:
-        value = json.loads(body or b"{}")
-    except ValueError as error:
-        raise AwsError(400, "SerializationException", "The body is not JSON.") from error
-    _check(operation, value)
-    return dict(value)
-
-
-def _check(operation: str, value: Any) -> None:
-    problem = _violation(_MODEL.operation_model(operation).input_shape, value, "")
-    if problem:
-        raise AwsError(400, "ValidationException", f"1 validation error detected: {problem}")
-
-
-def _violation(shape: Shape, value: Any, where: str) -> str | None:
-    """The first breach of botocore's model (type, required, length, range, enum, pattern), as
-    AWS words it; botocore itself checks only required members client-side."""
-    kind, meta = shape.type_name, shape.metadata
-    at = f"Value '{value}' at '{where.rstrip('.')}' failed to satisfy constraint: Member must"
-    expected = {"structure": dict, "list": list, "string": str, "integer": int, "long": int}
-    if kind in expected and (not isinstance(value, expected[kind]) or isinstance(value, bool)):
-        return f"{at} be of type {kind}"
-    if kind == "structure":
-        missing = next((name for name in shape.required_members if value.get(name) is None), None)
-        if missing:
-            return (f"Value null at '{where}{missing}' failed to satisfy constraint: "
-                    "Member must not be null")
-        problems = (_violation(shape.members[name], item, f"{where}{name}.")
-                    for name, item in value.items() if name in shape.members)
-        return next((problem for problem in problems if problem), None)
-    size = value if kind in ("integer", "long") else len(value) if kind in expected else None
-    what = "value" if kind in ("integer", "long") else "length"
-    if size is not None and size < meta.get("min", size):
-        return f"{at} have {what} greater than or equal to {meta['min']}"
-    if size is not None and size > meta.get("max", size):
-        return f"{at} have {what} less than or equal to {meta['max']}"
-    if kind == "string" and "enum" in meta and value not in meta["enum"]:
-        return f"{at} satisfy enum value set: [{', '.join(meta['enum'])}]"
-    if kind == "string" and "pattern" in meta and not re.fullmatch(meta["pattern"], value):
-        return f"{at} satisfy regular expression pattern: {meta['pattern']}"
-    if kind == "list":
-        problems = (_violation(shape.member, item, f"{where}{i + 1}.")
-                    for i, item in enumerate(value))
-        return next((problem for problem in problems if problem), None)
-    return None
-
-
-def _describe(job: _Job) -> dict[str, Any]:
-    """Every member of GetModelInvocationJob's output (vpcConfig, message, endTime when set)."""
-    spec = job.spec
-    hours = spec.get("timeoutDurationInHours", 168)
-    answer = {"jobArn": job.arn, "jobName": spec["jobName"], "modelId": spec["modelId"],
-              "clientRequestToken": spec.get("clientRequestToken"), "roleArn": spec["roleArn"],
-              "status": job.status, "message": job.message, "submitTime": _iso(job.submit_time),
-              "lastModifiedTime": _iso(job.modified),
-              "endTime": _iso(job.end_time) if job.end_time else None,
-              "inputDataConfig": spec["inputDataConfig"],
-              "outputDataConfig": spec["outputDataConfig"], "vpcConfig": spec.get("vpcConfig"),
-              "timeoutDurationInHours": hours,
-              "jobExpirationTime": _iso(job.submit_time + hours * 3600),
-              "modelInvocationType": spec.get("modelInvocationType", "InvokeModel"),
-              "totalRecordCount": job.total, "processedRecordCount": job.processed,
-              "successRecordCount": job.success, "errorRecordCount": job.errors}
-    return {key: value for key, value in answer.items() if value is not None}
-
-
 def _split_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
-
-
-def _iso(timestamp: float) -> str:
-    millis = int(timestamp * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{millis:03d}Z"
-
-
-def _json(value: dict[str, Any], status: int = 200,
-          headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(value).encode(), status,
-                    {"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})},
-                    "application/json")
-
-
-def _error(error: AwsError) -> Response:
-    headers = {"x-amzn-ErrorType": error.code}
-    if error.status == 429:
-        headers["Retry-After"] = "0"
-    return _json({"message": error.message}, error.status, headers)
 
 
 async def _cancel_all() -> None:

@@ -14,13 +14,11 @@ import base64
 import hashlib
 import json
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeGuard
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,16 +27,22 @@ from starlette.routing import Route
 
 from bifrost_py.testing import ServerThread
 from tests.fakes.faults import ResultFaults
+from tests.fakes.gemini_answers import (
+    INVALID_ARGUMENT,
+    Json,
+    _field,
+    _inline_entries,
+    _new_id,
+    _result,
+    _result_id,
+    _rpc_status,
+)
 
-Json = dict[str, Any]
 Handler = Callable[..., Awaitable[Response]]
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
            404: "NOT_FOUND", 409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
            503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-# google.rpc.Code values: a google.rpc.Status inside a body (a per-request error, an operation's
-# error) carries these, where an HTTP error carries the HTTP status and the code's name.
-INVALID_ARGUMENT, INTERNAL = 3, 13
 _BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
 _OUTPUT_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
 PENDING, RUNNING = "BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"
@@ -385,75 +389,6 @@ class FakeGemini:
         return operation
 
 
-def _inline_entries(inline: Json) -> tuple[list[Json], str | None]:
-    requests = inline.get("requests")
-    if not isinstance(requests, list):
-        return [], "inputConfig.requests.requests must be a list."
-    return [r if isinstance(r, dict) else {} for r in requests], None
-
-
-def _result(entry: Json, model_id: str, inline: bool) -> Json:
-    """One result: a file line carries the input line's `key` (and nothing for a line without
-    one: its place in the file is all that ties it to its request); an inline response carries
-    the request's `metadata`. Then a response, or a per-request google.rpc.Status for a request
-    without contents or asking to FAIL."""
-    echoed = "metadata" if inline else "key"
-    result: Json = {echoed: entry[echoed]} if echoed in entry else {}
-    request = entry.get("request")
-    if not _well_formed(request):
-        result["error"] = _rpc_status(INVALID_ARGUMENT,
-                                      "request needs contents: a list of {role, parts}.")
-    elif re.search(r"\bFAIL\b", _last_user_text(request)):
-        result["error"] = _rpc_status(INTERNAL, "fake per-request failure (FAIL in the prompt)")
-    else:
-        result["response"] = _generate(request, model_id)
-    return result
-
-
-def _result_id(result: Json) -> str | None:
-    """What names a result: a file line's `key`, an inline response's `metadata.key`."""
-    key = result.get("key", (result.get("metadata") or {}).get("key"))
-    return key if isinstance(key, str) else None
-
-
-def _well_formed(request: Any) -> TypeGuard[Json]:
-    if not isinstance(request, dict) or not isinstance(request.get("contents"), list):
-        return False
-    contents = [*request["contents"], _field(request, "systemInstruction") or {}]
-    return all(isinstance(c, dict) and isinstance(c.get("parts", []), list)
-               and all(isinstance(p, dict) for p in c.get("parts", [])) for c in contents)
-
-
-def _generate(request: Json, model_id: str) -> Json:
-    answer, finish = "echo: " + _last_user_text(request), "STOP"
-    limit = str(_field(_field(request, "generationConfig") or {}, "maxOutputTokens"))
-    if limit.isdigit() and _tokens(answer) > int(limit):
-        answer, finish = answer[:int(limit) * 4], "MAX_TOKENS"
-    system = _field(request, "systemInstruction") or {}
-    prompt = _tokens(_text(system)) + sum(_tokens(_text(c)) for c in request["contents"])
-    completion = _tokens(answer)
-    return {"candidates": [{"content": {"role": "model", "parts": [{"text": answer}]},
-                            "finishReason": finish, "index": 0}],
-            "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion,
-                              "totalTokenCount": prompt + completion},
-            "modelVersion": model_id, "responseId": _new_id()}
-
-
-def _last_user_text(request: Json) -> str:
-    users = [c for c in request["contents"] if c.get("role", "user") == "user"]
-    return _text(users[-1]) if users else ""
-
-
-def _text(content: Json) -> str:
-    return "\n".join(str(p["text"]) for p in content.get("parts") or [] if "text" in p)
-
-
-def _tokens(text: str) -> int:
-    # Same estimate as bifrost's records (four characters a token), kept here so the fake does not
-    # depend on the package under test.
-    return (len(text) + 3) // 4
-
-
 def _stats(batch: FakeBatch) -> Json:
     """batchStats as proto3 JSON writes it: int64 counts as strings, zero counts left out."""
     answered = batch.results[:batch.processed]
@@ -462,14 +397,6 @@ def _stats(batch: FakeBatch) -> Json:
               "failedRequestCount": len(answered) - succeeded,
               "pendingRequestCount": len(batch.results) - len(answered)}
     return {name: str(count) for name, count in counts.items() if count}
-
-
-
-def _field(value: Json, camel: str) -> Any:
-    """A field by its camelCase name or its snake_case one: proto JSON accepts both, and the SDK
-    sends the upload start body in snake_case."""
-    snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
-    return value.get(camel, value.get(snake))
 
 
 def _page(request: Request, key: str, items: list[Json]) -> Response:
@@ -486,10 +413,6 @@ def _page(request: Request, key: str, items: list[Json]) -> Response:
     return _json(page)
 
 
-def _new_id() -> str:
-    return secrets.token_hex(6)
-
-
 def _time(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace(
         "+00:00", "Z")
@@ -502,12 +425,6 @@ def _json(value: Json, headers: dict[str, str] | None = None) -> Response:
 def _status(code: int, message: str, name: str | None = None) -> Json:
     """The `error` of an HTTP error answer: the HTTP status, its google.rpc.Code name, a message."""
     return {"code": code, "message": message, "status": name or _STATUS.get(code, "UNKNOWN")}
-
-
-def _rpc_status(code: int, message: str) -> Json:
-    """A google.rpc.Status inside a body (a per-request error, a failed operation's error): a
-    google.rpc.Code value and a message, no HTTP status and no `status` name."""
-    return {"code": code, "message": message}
 
 
 async def _body(request: Request) -> Json:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.anthropic_fake import _answer
-from tests.fakes.gemini_fake import _generate, _last_user_text, _well_formed
+from tests.fakes.gemini_answers import _generate, _last_user_text, _well_formed
 
 Json = dict[str, Any]
 
