@@ -1,8 +1,8 @@
-"""Record lines, every model family's request and response bodies, and the OpenAI translation."""
+"""Every Bedrock model family's bodies: which family and input format a record is in, its request
+body read into a Prompt, and a Completion written back as that family's response body."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -10,14 +10,6 @@ import pytest
 
 from bifrost_py.domain.records.families import input_format, model_family
 from bifrost_py.domain.records.fields import RecordError
-from bifrost_py.domain.records.lines import (
-    BadLine,
-    Record,
-    error_line,
-    generated_record_id,
-    output_line,
-    parse_line,
-)
 from bifrost_py.domain.records.neutral import (
     Completion,
     Message,
@@ -28,115 +20,15 @@ from bifrost_py.domain.records.neutral import (
     tool_result_block,
     tool_use_block,
 )
-from bifrost_py.domain.records.openai_chat import from_openai_chat, to_openai_chat
 from bifrost_py.domain.records.outputs import to_model_output
 from bifrost_py.domain.records.prompt import to_prompt
+from tests.unit.record_samples import CLAUDE, PNG, user
 
-CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
 TITAN = "amazon.titan-text-express-v1"
 LLAMA = "meta.llama3-1-8b-instruct-v1:0"
 MISTRAL = "mistral.mistral-7b-instruct-v0:2"
-PNG = "iVBORw0KGgo="
 ZOOM = {"type": "object", "properties": {"zoom": {"type": "integer"}}}
-
-
-def user(*blocks: dict[str, Any]) -> Message:
-    return Message("user", list(blocks))
-
-
-# ---------------------------------------------------------------------------------------------
-# Lines
-
-
-@pytest.mark.parametrize("ending", [b"", b"\n", b"\r\n", b"\r"])
-def test_parse_line_reads_a_record_with_any_line_ending(ending: bytes) -> None:
-    line = b'{"recordId": "r1", "modelInput": {"prompt": "hi"}}' + ending
-    assert parse_line(line, 3) == Record("r1", {"prompt": "hi"}, 3)
-
-
-@pytest.mark.parametrize("line", [b"", b"\n", b"\r\n", b"   \t \r\n"])
-def test_blank_lines_are_skipped(line: bytes) -> None:
-    assert parse_line(line, 1) is None
-
-
-@pytest.mark.parametrize("line", [b'{"modelInput": {}}', b'{"recordId": null, "modelInput": {}}'])
-def test_a_missing_record_id_is_the_line_number(line: bytes) -> None:
-    record = parse_line(line, 42)
-    assert isinstance(record, Record)
-    assert record.record_id == "00000000042" == generated_record_id(42)
-
-
-def test_a_byte_order_mark_is_ignored() -> None:
-    assert parse_line(b'\xef\xbb\xbf{"recordId": "a", "modelInput": {}}\n', 1) == Record("a", {}, 1)
-
-
-def test_unicode_in_a_record_survives() -> None:
-    line = json.dumps({"recordId": "é", "modelInput": {"prompt": "日本"}}).encode()
-    assert parse_line(line, 1) == Record("é", {"prompt": "日本"}, 1)
-
-
-@pytest.mark.parametrize(
-    ("line", "record_id", "model_input", "message"),
-    [
-        (b"not json\r\n", None, None, "not valid JSON"),
-        (b'{"recordId": "a", "modelInput": ', None, None, "not valid JSON"),
-        (b'{"recordId": "a", "modelInput": {"x": NaN}}', None, None, "not valid JSON"),
-        (b"[1, 2]", None, None, "not a JSON object"),
-        (b'"text"', None, None, "not a JSON object"),
-        (b'{"recordId": "a"}', "a", None, "modelInput must be a JSON object"),
-        (b'{"recordId": "a", "modelInput": "hi"}', "a", "hi", "modelInput must be a JSON object"),
-        (b'{"recordId": "a", "modelInput": [1]}', "a", [1], "modelInput must be a JSON object"),
-        (b'{"modelInput": 5}', "00000000009", 5, "modelInput must be a JSON object"),
-        (b'{"recordId": 7, "modelInput": {}}', None, {}, "recordId must be a string"),
-        (b'\xff\xfe{"recordId": "a"}', None, None, "not valid UTF-8"),
-    ],
-)
-def test_bad_lines(line: bytes, record_id: str | None, model_input: Any, message: str) -> None:
-    bad = parse_line(line + b"\n", 9)
-    assert isinstance(bad, BadLine)
-    assert (bad.line_no, bad.record_id, bad.model_input) == (9, record_id, model_input)
-    assert message in bad.message
-    assert not bad.raw.endswith("\n")
-
-
-def test_output_line() -> None:
-    record = Record("r1", {"prompt": "hi"}, 1)
-    line = output_line(record, {"generation": "yo"})
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
-    assert json.loads(line) == {"recordId": "r1", "modelInput": {"prompt": "hi"},
-                                "modelOutput": {"generation": "yo"}}
-
-
-def test_output_line_survives_odd_unicode() -> None:
-    record = parse_line(b'{"recordId": "r", "modelInput": {"prompt": "\\ud800 \xc3\xa9"}}', 1)
-    assert isinstance(record, Record)
-    assert json.loads(output_line(record, {}))["modelInput"] == {"prompt": "\ud800 é"}
-
-
-def test_error_line_for_a_record() -> None:
-    line = error_line(Record("r1", {"prompt": "hi"}, 1), 429, "throttled")
-    assert line.endswith(b"\n")
-    assert json.loads(line) == {"recordId": "r1", "modelInput": {"prompt": "hi"},
-                                "error": {"errorCode": 429, "errorMessage": "throttled"}}
-
-
-@pytest.mark.parametrize(
-    ("line", "record_id", "model_input"),
-    [
-        (b"not json", "00000000004", "not json"),
-        (b"[1, 2]\r\n", "00000000004", "[1, 2]"),
-        (b'{"recordId": "a", "modelInput": "hi"}', "a", "hi"),
-        (b'{"recordId": "a"}', "a", '{"recordId": "a"}'),
-        (b'{"recordId": 5, "modelInput": {"p": 1}}', "00000000004", {"p": 1}),
-    ],
-)
-def test_error_line_for_a_bad_line(line: bytes, record_id: str, model_input: Any) -> None:
-    bad = parse_line(line, 4)
-    assert isinstance(bad, BadLine)
-    written = json.loads(error_line(bad, 400, bad.message))
-    assert written == {"recordId": record_id, "modelInput": model_input,
-                       "error": {"errorCode": 400, "errorMessage": bad.message}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,150 +424,3 @@ def test_unknown_models_answer_in_the_shape_they_were_asked_in() -> None:
                                               ("x" * 400, 100)])
 def test_count_tokens(text: str, tokens: int) -> None:
     assert count_tokens(text) == tokens
-
-
-# ---------------------------------------------------------------------------------------------
-# OpenAI chat completions
-
-
-def test_to_openai_chat_with_text_only() -> None:
-    prompt = Prompt(system="Be brief.",
-                    messages=[user(text_block("Hi"), text_block("there")),
-                              Message("assistant", [text_block("Hello")]),
-                              user(text_block("Bye"))],
-                    max_tokens=10, temperature=0.5, top_p=0.9, top_k=40, stop=["X"])
-    assert to_openai_chat(prompt, "gpt-4o-mini") == {
-        "model": "gpt-4o-mini",
-        "messages": [{"role": "system", "content": "Be brief."},
-                     {"role": "user", "content": "Hi\nthere"},
-                     {"role": "assistant", "content": "Hello"},
-                     {"role": "user", "content": "Bye"}],
-        "max_tokens": 10, "temperature": 0.5, "top_p": 0.9, "stop": ["X"],
-    }
-
-
-def test_to_openai_chat_leaves_out_what_is_unset() -> None:
-    assert to_openai_chat(Prompt(messages=[user(text_block("Hi"))]), "m") == {
-        "model": "m", "messages": [{"role": "user", "content": "Hi"}]}
-
-
-def test_to_openai_chat_with_images() -> None:
-    prompt = Prompt(messages=[user(text_block("What is it?"), image_block("image/png", PNG))])
-    assert to_openai_chat(prompt, "m")["messages"] == [{"role": "user", "content": [
-        {"type": "text", "text": "What is it?"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]}]
-
-
-def test_to_openai_chat_with_tools() -> None:
-    prompt = Prompt(
-        messages=[user(text_block("Weather?")),
-                  Message("assistant", [tool_use_block("t1", "weather", {"city": "Oslo"}),
-                                        tool_use_block("t2", "time", {})]),
-                  user(text_block("Thanks"), tool_result_block("t1", "rain"),
-                       tool_result_block("t2", "boom", is_error=True)),
-                  Message("assistant", [text_block("Checking"),
-                                        tool_use_block("t3", "time", {})])],
-        tools=[{"name": "weather", "description": "Weather now",
-                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
-        tool_choice="weather")
-    body = to_openai_chat(prompt, "m")
-    assert body["messages"] == [
-        {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "t1", "type": "function",
-             "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}},
-            {"id": "t2", "type": "function", "function": {"name": "time", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "t1", "content": "rain"},
-        {"role": "tool", "tool_call_id": "t2", "content": "Error: boom"},
-        {"role": "user", "content": "Thanks"},
-        {"role": "assistant", "content": "Checking", "tool_calls": [
-            {"id": "t3", "type": "function", "function": {"name": "time", "arguments": "{}"}}]},
-    ]
-    assert body["tools"] == [{"type": "function", "function": {
-        "name": "weather", "description": "Weather now",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
-    assert body["tool_choice"] == {"type": "function", "function": {"name": "weather"}}
-
-
-@pytest.mark.parametrize(("choice", "expected"),
-                         [("auto", "auto"), ("any", "required"), ("none", "none")])
-def test_to_openai_tool_choice(choice: str, expected: str) -> None:
-    prompt = Prompt(messages=[user(text_block("x"))], tool_choice=choice,
-                    tools=[{"name": "t", "description": "", "input_schema": {}}])
-    assert to_openai_chat(prompt, "m")["tool_choice"] == expected
-
-
-def test_to_openai_chat_without_tools_has_no_tool_choice() -> None:
-    prompt = Prompt(messages=[user(text_block("x"))], tool_choice="auto")
-    assert "tool_choice" not in to_openai_chat(prompt, "m")
-
-
-def test_an_empty_assistant_turn_still_has_content() -> None:
-    prompt = Prompt(messages=[user(text_block("x")), Message("assistant", []),
-                              user(text_block("y"))])
-    assert to_openai_chat(prompt, "m")["messages"][1] == {"role": "assistant", "content": ""}
-
-
-def chat_completion(message: dict[str, Any], finish_reason: str | None = "stop",
-                    usage: dict[str, int] | None = None) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", **message},
-                         "finish_reason": finish_reason}],
-            "usage": usage or {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}}
-
-
-def test_from_openai_chat_text() -> None:
-    completion = from_openai_chat(chat_completion({"content": "Hello"}))
-    assert completion == Completion([text_block("Hello")], 9, 4, "end_turn")
-
-
-@pytest.mark.parametrize(
-    ("finish_reason", "stop_reason"),
-    [("stop", "end_turn"), ("length", "max_tokens"), ("tool_calls", "tool_use"),
-     ("content_filter", "end_turn"), (None, "end_turn")],
-)
-def test_from_openai_chat_finish_reasons(finish_reason: str | None, stop_reason: str) -> None:
-    body = chat_completion({"content": "x"}, finish_reason)
-    assert from_openai_chat(body).stop_reason == stop_reason
-
-
-def test_from_openai_chat_tool_calls() -> None:
-    body = chat_completion({"content": None, "tool_calls": [
-        {"id": "call_1", "type": "function",
-         "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}},
-        {"id": "call_2", "type": "function", "function": {"name": "time", "arguments": ""}}]},
-        "tool_calls")
-    assert from_openai_chat(body) == Completion(
-        [tool_use_block("call_1", "weather", {"city": "Oslo"}),
-         tool_use_block("call_2", "time", {})], 9, 4, "tool_use")
-
-
-def test_from_openai_chat_refusal_and_missing_usage() -> None:
-    body = chat_completion({"content": None, "refusal": "I can't."}, "stop")
-    del body["usage"]
-    assert from_openai_chat(body) == Completion([text_block("I can't.")], 0, 0, "end_turn")
-
-
-@pytest.mark.parametrize(
-    "body",
-    [{}, {"choices": []}, {"choices": [{}]}, {"choices": "x"},
-     chat_completion({"tool_calls": [{"id": "c", "function": {"name": "f",
-                                                             "arguments": "{oops"}}]}),
-     chat_completion({"tool_calls": [{"id": "c", "function": {"name": "f",
-                                                             "arguments": "[1]"}}]})],
-)
-def test_from_openai_chat_rejects_what_is_not_a_completion(body: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        from_openai_chat(body)
-
-
-def test_anthropic_body_to_openai_and_back() -> None:
-    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20, "system": "S",
-            "messages": [{"role": "user", "content": "Hi"}]}
-    chat = to_openai_chat(to_prompt(CLAUDE, body), "gpt-4o-mini")
-    assert chat == {"model": "gpt-4o-mini", "max_tokens": 20,
-                    "messages": [{"role": "system", "content": "S"},
-                                 {"role": "user", "content": "Hi"}]}
-    output = to_model_output(CLAUDE, "InvokeModel",
-                             from_openai_chat(chat_completion({"content": "Yo"}, "length")))
-    assert (output["content"], output["stop_reason"]) == ([text_block("Yo")], "max_tokens")

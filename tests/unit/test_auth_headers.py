@@ -1,25 +1,19 @@
-"""Request authentication against requests signed by real botocore / boto3 clients."""
+"""Authenticating a request by its Authorization header, against requests signed by real
+botocore / boto3 clients: SigV4 for S3 and Bedrock, a Bedrock bearer token, and the allow-lists
+the authenticated caller is then held to."""
 
 from __future__ import annotations
 
-import calendar
-import contextlib
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import replace
 
-import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.auth import S3SigV4Auth, SigV4Auth  # type: ignore[import-untyped]
-from botocore.awsrequest import AWSRequest, AWSResponse  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
-from bifrost_py.wire.auth.chunk_signatures import ChunkSignatures
 from bifrost_py.wire.auth.verify import (
     AuthError,
     Caller,
@@ -28,121 +22,17 @@ from bifrost_py.wire.auth.verify import (
     authenticate,
     check_body_sha256,
 )
-
-ENDPOINT = "http://localhost:8000"
-KEY_A = Key("AKIAEXAMPLETEAMA0001", "secret/A+key", "team-a", bearer_token="bedrock-api-key-a")
-KEY_B = Key("AKIAEXAMPLETEAMB0002", "secret-B", "team-b", ("local",), ("anthropic.*",))
-KEYS = {k.access_key_id: k for k in (KEY_A, KEY_B)}
-BEARER = {KEY_A.bearer_token: KEY_A}
-
-
-@dataclass
-class Req:
-    service: str
-    method: str
-    path: bytes
-    query: bytes
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def now(self) -> float:
-        stamp = self.headers.get("x-amz-date") or _query_value(self.query, b"X-Amz-Date")
-        return float(calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ")))
-
-    def auth(
-        self,
-        *,
-        now: float | None = None,
-        body_sha256: str | bool | None = True,
-        keys: dict[str, Key] = KEYS,
-    ) -> Caller:
-        sha = hashlib.sha256(self.body).hexdigest() if body_sha256 is True else body_sha256
-        return authenticate(
-            self.service,
-            self.method,
-            self.path,
-            self.query,
-            self.headers,
-            sha if isinstance(sha, str) else None,
-            keys,
-            BEARER,
-            self.now if now is None else now,
-        )
-
-
-def _query_value(query: bytes, name: bytes) -> str:
-    for part in query.split(b"&"):
-        if part.startswith(name + b"="):
-            return part.split(b"=", 1)[1].decode()
-    raise KeyError(name)
-
-
-def _from_url(service: str, method: str, url: str, headers: Any, body: Any) -> Req:
-    parts = urlsplit(url)
-    hdrs = {k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in headers.items()}
-    hdrs.setdefault("host", parts.netloc)
-    if body is None:
-        data = b""
-    elif isinstance(body, bytes):
-        data = body
-    elif isinstance(body, str):
-        data = body.encode()
-    else:
-        data = body.read()
-    return Req(service, method, parts.path.encode(), parts.query.encode(), hdrs, data)
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-def client(service: str, key: Key = KEY_A, **config: Any) -> Any:
-    mount = "/bedrock/files" if service == "s3" else "/bedrock"
-    c = boto3.client(
-        service,
-        endpoint_url=ENDPOINT + mount,
-        region_name="eu-west-3",
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret_access_key,
-        config=Config(retries={"max_attempts": 1}, **config),
-    )
-    return c
-
-
-def capture(service: str, call: Callable[[Any], Any], key: Key = KEY_A) -> Req:
-    """Run a boto3 call; record the request it would send, answer it without sending it."""
-    c = client(service, key)
-    seen: list[Req] = []
-
-    def before_send(request: Any, **_: Any) -> AWSResponse:
-        seen.append(
-            _from_url(
-                "s3" if service == "s3" else "bedrock",
-                request.method,
-                request.url,
-                request.headers,
-                request.body,
-            )
-        )
-        body = b"{}" if service != "s3" else b""
-        return AWSResponse(request.url, 200, {}, _Raw(body))
-
-    c.meta.events.register("before-send", before_send)
-    # Parsing the canned answer may fail; the request is what we want.
-    with contextlib.suppress(Exception):
-        call(c)
-    assert seen, "no request was captured"
-    return seen[0]
-
-
-def code(exc: pytest.ExceptionInfo[AuthError], service: str) -> str:
-    return exc.value.code_s3 if service == "s3" else exc.value.code_bedrock
-
+from tests.unit.signed_requests import (
+    BEARER,
+    ENDPOINT,
+    KEY_A,
+    KEY_B,
+    KEYS,
+    Req,
+    _from_url,
+    capture,
+    code,
+)
 
 # --- S3: header-signed -----------------------------------------------------------------------
 
@@ -450,204 +340,6 @@ def test_bearer() -> None:
     with pytest.raises(AuthError) as exc:
         authenticate("s3", "GET", b"/bedrock/files/b", b"", ok.headers, None, KEYS, BEARER, 0)
     assert exc.value.code_s3 == "InvalidArgument"
-
-
-# --- presigned URLs ---------------------------------------------------------------------------
-
-
-def presigned(method: str = "get_object", expires: int = 60, **params: Any) -> Req:
-    c = client("s3")
-    url = c.generate_presigned_url(
-        method, Params={"Bucket": "bkt", "Key": "dir/a b+c%ü.txt", **params}, ExpiresIn=expires
-    )
-    http = "PUT" if method == "put_object" else "GET"
-    return _from_url("s3", http, url, {}, b"")
-
-
-def test_presigned_get_and_put() -> None:
-    for req in (presigned(), presigned("put_object"), presigned(ResponseContentType="a/b c")):
-        assert b"X-Amz-Signature=" in req.query
-        assert req.auth(body_sha256=None).key is KEY_A
-        req.auth(now=req.now + 59)
-
-
-def test_presigned_expired() -> None:
-    req = presigned(expires=60)
-    with pytest.raises(AuthError) as exc:
-        req.auth(now=req.now + 61)
-    assert exc.value.code_s3 == "AccessDenied"
-    assert exc.value.message == "Request has expired"
-
-
-def test_presigned_tampered() -> None:
-    req = presigned()
-    sig = _query_value(req.query, b"X-Amz-Signature")
-    cases = [
-        replace(req, path=req.path.replace(b"dir", b"die")),
-        replace(req, query=req.query.replace(b"X-Amz-Expires=60", b"X-Amz-Expires=600")),
-        replace(req, query=req.query + b"&versionId=2"),
-        replace(req, query=req.query.replace(sig.encode(), b"0" * 64)),
-        replace(req, headers={"host": "other:1"}),
-        replace(req, method="DELETE"),
-    ]
-    for bad in cases:
-        with pytest.raises(AuthError) as exc:
-            bad.auth()
-        assert exc.value.code_s3 == "SignatureDoesNotMatch", bad
-    both = replace(req, headers={**req.headers, "authorization": "AWS4-HMAC-SHA256 x"})
-    with pytest.raises(AuthError) as exc:
-        both.auth()
-    assert exc.value.status == 400
-
-
-def test_presigned_unknown_key_and_bedrock() -> None:
-    req = presigned()
-    with pytest.raises(AuthError) as exc:
-        req.auth(keys={})
-    assert exc.value.code_s3 == "InvalidAccessKeyId"
-    with pytest.raises(AuthError):
-        replace(req, service="bedrock").auth()
-
-
-# --- aws-chunked chunk signatures (AWS's published worked examples) -------------------------
-
-DOC_KEY = Key("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "doc")
-DOC_DATE = "20130524T000000Z"
-DOC_SCOPE = "20130524/us-east-1/s3/aws4_request"
-DOC_CHUNKS = [b"a" * 65536, b"a" * 1024, b""]
-# ChunkSignatures takes each chunk's SHA-256, so a server can hash chunks as they stream.
-DOC_HASHES = [hashlib.sha256(chunk).hexdigest() for chunk in DOC_CHUNKS]
-
-
-def _doc_seed_request(trailer: bool) -> Req:
-    content = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer else "")
-    headers = {
-        "host": "s3.amazonaws.com",
-        "x-amz-date": DOC_DATE,
-        "x-amz-storage-class": "REDUCED_REDUNDANCY",
-        "x-amz-content-sha256": content,
-        "content-encoding": "aws-chunked",
-        "x-amz-decoded-content-length": "66560",
-    }
-    if trailer:
-        headers["x-amz-trailer"] = "x-amz-checksum-crc32c"
-        signed = (
-            "content-encoding;host;x-amz-content-sha256;x-amz-date;"
-            "x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer"
-        )
-        seed = "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e"
-    else:
-        headers["content-length"] = "66824"
-        signed = (
-            "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;"
-            "x-amz-decoded-content-length;x-amz-storage-class"
-        )
-        seed = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
-    headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/{DOC_SCOPE},"
-        f"SignedHeaders={signed},Signature={seed}"
-    )
-    return Req("s3", "PUT", b"/examplebucket/chunkObject.txt", b"", headers, b"")
-
-
-def test_chunk_signatures_aws_example() -> None:
-    req = _doc_seed_request(trailer=False)
-    caller = req.auth(body_sha256=None, keys={DOC_KEY.access_key_id: DOC_KEY})
-    assert caller.seed_signature.startswith("4f232c43")
-    sigs = [
-        "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
-        "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
-        "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
-    ]
-    chain = ChunkSignatures.for_caller(caller)
-    for digest, sig in zip(DOC_HASHES, sigs, strict=True):
-        assert not chain.complete
-        chain.verify(digest, sig)
-    assert chain.complete
-    chain.verify_trailer(b"", "")  # no trailer on this form: the end of the body is fine
-    assert chain.complete
-    # Out of order, altered data, or a restarted chain all fail.
-    chain = ChunkSignatures(DOC_KEY, caller.seed_signature, DOC_DATE, DOC_SCOPE)
-    with pytest.raises(AuthError) as exc:
-        chain.verify(DOC_HASHES[1], sigs[1])
-    assert exc.value.code_s3 == "SignatureDoesNotMatch"
-    with pytest.raises(AuthError):  # a broken chain stays broken
-        chain.verify(DOC_HASHES[0], sigs[0])
-    assert not chain.complete
-    chain = ChunkSignatures(DOC_KEY, caller.seed_signature, DOC_DATE, DOC_SCOPE)
-    with pytest.raises(AuthError):
-        chain.verify(hashlib.sha256(b"b" + DOC_CHUNKS[0][1:]).hexdigest(), sigs[0])
-    wrong_key = replace(DOC_KEY, secret_access_key="other")
-    with pytest.raises(AuthError):
-        ChunkSignatures(wrong_key, caller.seed_signature, DOC_DATE, DOC_SCOPE).verify(
-            DOC_HASHES[0], sigs[0]
-        )
-
-
-def _doc_chain(caller: Caller, sigs: list[str], trailer: bool = False) -> ChunkSignatures:
-    chain = ChunkSignatures.for_caller(caller, trailer=trailer)
-    for digest, sig in zip(DOC_HASHES, sigs, strict=True):
-        chain.verify(digest, sig)
-    return chain
-
-
-def test_chunk_signatures_missing_or_misplaced() -> None:
-    caller = _doc_seed_request(trailer=False).auth(
-        body_sha256=None, keys={DOC_KEY.access_key_id: DOC_KEY}
-    )
-    sigs = [
-        "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
-        "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
-        "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
-    ]
-    # A chunk without a signature.
-    with pytest.raises(AuthError):
-        ChunkSignatures.for_caller(caller).verify(DOC_HASHES[0], "")
-    # The body ends before the final chunk.
-    chain = ChunkSignatures.for_caller(caller)
-    chain.verify(DOC_HASHES[0], sigs[0])
-    with pytest.raises(AuthError):
-        chain.verify_trailer(b"", "")
-    assert not chain.complete
-    # Anything after the final chunk.
-    with pytest.raises(AuthError):
-        _doc_chain(caller, sigs).verify(DOC_HASHES[0], sigs[0])
-    # Trailers on a body that was not signed as -TRAILER.
-    with pytest.raises(AuthError):
-        _doc_chain(caller, sigs).verify_trailer(b"x-amz-checksum-crc32:AAAAAA==\r\n", "")
-    with pytest.raises(AuthError):
-        _doc_chain(caller, sigs).verify_trailer(b"", sigs[0])
-
-
-def test_chunk_signatures_aws_trailer_example() -> None:
-    req = _doc_seed_request(trailer=True)
-    caller = req.auth(body_sha256=None, keys={DOC_KEY.access_key_id: DOC_KEY})
-    sigs = [
-        "b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2",
-        "1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7",
-        "2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992",
-    ]
-    trailer_sig = "d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435"
-    for lines in (b"x-amz-checksum-crc32c:sOO8/Q==\r\n", b"x-amz-checksum-crc32c:sOO8/Q==\n"):
-        chain = _doc_chain(caller, sigs, trailer=True)
-        assert not chain.complete  # the trailer signature is still due
-        chain.verify_trailer(lines, trailer_sig)
-        assert chain.complete
-    with pytest.raises(AuthError):
-        _doc_chain(caller, sigs, trailer=True).verify_trailer(
-            b"x-amz-checksum-crc32c:AAAAAA==\r\n", trailer_sig
-        )
-    # The -TRAILER form must end with a trailer signature.
-    with pytest.raises(AuthError):
-        _doc_chain(caller, sigs, trailer=True).verify_trailer(
-            b"x-amz-checksum-crc32c:sOO8/Q==\r\n", ""
-        )
-
-
-def test_presigned_caller_has_no_chunk_chain() -> None:
-    with pytest.raises(AuthError) as exc:
-        ChunkSignatures.for_caller(presigned().auth(body_sha256=None))
-    assert exc.value.code_s3 == "AccessDenied"
 
 
 # --- allow-lists ------------------------------------------------------------------------------
