@@ -9,19 +9,17 @@ the connection cannot reset the answer away.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
 import uuid
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from bad_input_helpers import Stored, assert_error
+from bad_input_helpers import Stored, assert_error, crc32_b64
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -143,10 +141,6 @@ def signed_request(server: RunningServer, method: str, path: str, payload: bytes
 def put(server: RunningServer, bucket: str, key: str, payload: bytes = PAYLOAD,
         how: Framing | None = None, **kwargs: Any) -> httpx.Response:
     return signed_request(server, "PUT", f"/{bucket}/{key}", payload, how or Framing(), **kwargs)
-
-
-def crc32_b64(data: bytes) -> str:
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 # --- fixtures ------------------------------------------------------------------------------------
